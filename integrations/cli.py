@@ -1,0 +1,324 @@
+"""``integrations``: the project's command line, beside (never instead of) the ``temporal`` CLI.
+
+Every command reads settings from ``INTEGRATIONS_*`` environment variables or mounted secret
+files. A missing or malformed setting prints one line naming it and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from integrations.settings import Settings, SettingsError, load_settings
+
+app = typer.Typer(
+    help="Durable workflows for enterprise data integrations.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+dev_app = typer.Typer(help="The local stack: Temporal, PostgreSQL, workers, API, demo.")
+keys_app = typer.Typer(help="Payload-encryption key ring: generate and rotate.")
+workflow_app = typer.Typer(help="Start and inspect workflows (same ids as `temporal workflow`).")
+contracts_app = typer.Typer(help="Data contracts: export JSON Schemas, check compatibility.")
+app.add_typer(dev_app, name="dev")
+app.add_typer(keys_app, name="keys")
+app.add_typer(workflow_app, name="workflow")
+app.add_typer(contracts_app, name="contracts")
+
+DEV_DIR = Path(".dev")
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise _fail(str(exc)) from None
+
+
+# --- dev --------------------------------------------------------------------------------------
+
+
+@dev_app.command("up")
+def dev_up(
+    demo: Annotated[bool, typer.Option(help="Drive demo workflows once the stack is up.")] = True,
+    detach: Annotated[bool, typer.Option(help="Return once up; stop with `dev down`.")] = False,
+) -> None:
+    """Start the local stack and the demo; Ctrl-C stops everything."""
+    from integrations.devstack import DevStack
+
+    stack = DevStack(DEV_DIR)
+    try:
+        stack.up(demo=demo)
+    except Exception as exc:
+        typer.echo(f"error: {exc}", err=True)
+        stack.down()
+        raise typer.Exit(1) from None
+    if detach:
+        return
+    stack.wait()
+    stack.down()
+
+
+@dev_app.command("down")
+def dev_down() -> None:
+    """Stop a stack started by `dev up --detach` (or from another shell)."""
+    from integrations.devstack import DevStack, stop_recorded
+
+    stop_recorded(DEV_DIR, typer.echo)
+    stack = DevStack(DEV_DIR, say=typer.echo)
+    stack.down()
+
+
+# --- operations -------------------------------------------------------------------------------
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending SQL migrations as the schema owner (INTEGRATIONS_DATABASE_OWNER_URL)."""
+    from integrations.migrations import MigrationError
+    from integrations.migrations import migrate as run
+
+    settings = _settings()
+    dsn = _require(settings, "database_owner_url")
+    try:
+        ran = asyncio.run(run(dsn))
+    except MigrationError as exc:
+        raise _fail(str(exc), 1) from None
+    except OSError as exc:
+        raise _fail(f"cannot reach PostgreSQL: {exc}", 1) from None
+    typer.echo(f"applied {len(ran)} migration(s): {', '.join(m.name for m in ran) or '-'}")
+
+
+def _require(settings: Settings, name: str) -> str:
+    try:
+        return settings.require(name)
+    except SettingsError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def worker(
+    queue: Annotated[
+        list[str],
+        typer.Option(help="Task queue(s) to poll: general, sftp. Repeat for several."),
+    ],
+) -> None:
+    """Run workers for the given task queues until SIGTERM (graceful) or SIGINT."""
+    from integrations import logs, telemetry
+    from integrations.db import DatabaseUnavailable, create_pool
+    from integrations.temporal_client import TemporalUnavailable, connect
+    from workers.runner import QUEUES, run_workers
+
+    settings = _settings()
+    bad = [q for q in queue if q not in QUEUES]
+    if bad:
+        raise _fail(f"unknown queue(s) {bad}; choose from {list(QUEUES)}")
+    _require(settings, "database_url")
+    logs.configure(settings.log_level)
+    telemetry.configure_tracing("integrations-worker")
+
+    async def main() -> None:
+        runtime = telemetry.runtime_with_metrics(settings.metrics_port)
+        client = await connect(settings, runtime=runtime)
+        pool = await create_pool(settings)
+        try:
+            await run_workers(client, settings, queue, pool)  # type: ignore[arg-type]
+        finally:
+            await pool.close()
+
+    try:
+        asyncio.run(main())
+    except (TemporalUnavailable, DatabaseUnavailable, SettingsError) as exc:
+        raise _fail(str(exc), 1) from None
+
+
+@app.command("codec-server")
+def codec_server() -> None:
+    """Serve /encode and /decode for the Web UI and CLI, behind the codec token."""
+    import uvicorn
+
+    from integrations import logs
+    from integrations.codec_server import create_app
+    from integrations.temporal_client import key_ring_from
+
+    settings = _settings()
+    try:
+        ring = key_ring_from(settings)
+    except Exception as exc:
+        raise _fail(str(exc)) from None
+    token = _require(settings, "codec_server_token")
+    logs.configure(settings.log_level)
+    uvicorn.run(
+        create_app(ring, token, settings.codec_cors_origins),
+        host=settings.codec_server_host,
+        port=settings.codec_server_port,
+        log_config=None,
+    )
+
+
+@app.command()
+def api() -> None:
+    """Serve the HTTP API (OpenAPI at /docs)."""
+    import uvicorn
+
+    from integrations import logs, telemetry
+    from integrations.api import create_app
+    from integrations.db import create_pool
+    from integrations.temporal_client import connect
+
+    settings = _settings()
+    _require(settings, "api_token")
+    _require(settings, "database_url")
+    logs.configure(settings.log_level)
+    telemetry.configure_tracing("integrations-api")
+    application = create_app(
+        settings,
+        client_factory=lambda: connect(settings),
+        pool_factory=lambda: create_pool(settings),
+    )
+    uvicorn.run(application, host=settings.api_host, port=settings.api_port, log_config=None)
+
+
+# --- keys -------------------------------------------------------------------------------------
+
+
+@keys_app.command("generate")
+def keys_generate(
+    key_id: Annotated[str, typer.Option(help="Id of the first key.")] = "k1",
+) -> None:
+    """Print a new key ring (JSON) to stdout; store it as a secret, never in the repo."""
+    from integrations.codec import KeyRing
+
+    typer.echo(KeyRing.generate(key_id).to_json())
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    ring_file: Annotated[Path, typer.Argument(help="Key ring JSON file to rotate in place.")],
+    new_key_id: Annotated[str, typer.Option(help="Id of the new active key.")],
+) -> None:
+    """Add a fresh active key; old keys stay so existing histories still decode."""
+    from integrations.codec import KeyRing, KeyRingError
+
+    try:
+        ring = KeyRing.from_json(ring_file.read_text()).rotated(new_key_id)
+    except (OSError, KeyRingError) as exc:
+        raise _fail(str(exc), 1) from None
+    ring_file.write_text(ring.to_json())
+    ring_file.chmod(0o600)
+    typer.echo(f"active key is now {new_key_id}; keys: {', '.join(sorted(ring.keys))}")
+
+
+# --- workflows --------------------------------------------------------------------------------
+
+
+@workflow_app.command("types")
+def workflow_types() -> None:
+    """List workflow types, their task queues and workflow-id schemes."""
+    from workflows.catalog import CATALOG
+
+    for spec in CATALOG.values():
+        typer.echo(f"{spec.name:<24} queue={spec.queue:<8} id={spec.id_prefix}-<key>  {spec.summary}")
+
+
+@workflow_app.command("start")
+def workflow_start(
+    workflow_type: Annotated[str, typer.Argument(help="Workflow type, e.g. Demo.")],
+    key: Annotated[str, typer.Option(help="Business/idempotency key: the id is <prefix>-<key>.")],
+    input_json: Annotated[
+        str, typer.Option("--input", help="Input as JSON, or @file.json to read a file.")
+    ],
+    wait: Annotated[bool, typer.Option(help="Wait for the result and print it.")] = False,
+) -> None:
+    """Start a workflow with a validated input; a second start with the same key does nothing."""
+    from pydantic import ValidationError
+    from temporalio.common import WorkflowIDReusePolicy
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+
+    from integrations.temporal_client import TemporalUnavailable, connect
+    from workers.runner import task_queue
+    from workflows.catalog import CATALOG
+
+    spec = CATALOG.get(workflow_type)
+    if spec is None:
+        raise _fail(f"unknown workflow type {workflow_type!r}; see `integrations workflow types`")
+    raw = Path(input_json[1:]).read_text() if input_json.startswith("@") else input_json
+    try:
+        payload = spec.input.model_validate_json(raw)
+    except ValidationError as exc:
+        raise _fail(f"invalid input for {workflow_type}: {exc.errors()[0]['msg']}", 2) from None
+    settings = _settings()
+
+    async def main() -> Any:
+        client = await connect(settings)
+        workflow_id = spec.workflow_id(key)
+        try:
+            handle = await client.start_workflow(
+                spec.name,
+                payload,
+                id=workflow_id,
+                task_queue=task_queue(settings, spec.queue),
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+            typer.echo(f"started {workflow_id}")
+        except WorkflowAlreadyStartedError:
+            handle = client.get_workflow_handle(workflow_id)
+            typer.echo(f"already started: {workflow_id}")
+        if wait:
+            result = await handle.result()
+            return result.model_dump(mode="json") if hasattr(result, "model_dump") else result
+        return None
+
+    try:
+        result = asyncio.run(main())
+    except TemporalUnavailable as exc:
+        raise _fail(str(exc), 1) from None
+    if result is not None:
+        typer.echo(json.dumps(result, indent=2))
+
+
+# --- contracts --------------------------------------------------------------------------------
+
+
+@contracts_app.command("export")
+def contracts_export() -> None:
+    """Write every contract's JSON Schema to contracts/schemas/."""
+    from contracts.schemas import export
+
+    written = export()
+    typer.echo(f"wrote {len(written)} schema file(s)")
+
+
+@contracts_app.command("check")
+def contracts_check() -> None:
+    """Fail when a contract changed incompatibly without a new major version."""
+    from contracts.schemas import check
+
+    problems = check()
+    for problem in problems:
+        typer.echo(problem, err=True)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo("contracts compatible with the exported schemas")
+
+
+def main() -> None:
+    try:
+        app()
+    except SettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""Settings from environment variables (prefix ``INTEGRATIONS_``) and mounted secret files.
+
+Secrets have no defaults: a production process that is missing one refuses to start with a single
+line naming the setting (see :func:`load_settings`). ``integrations dev up`` writes a ``.dev/env``
+file with freshly generated local secrets, so nothing secret ever lives in code.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ENV_PREFIX = "INTEGRATIONS_"
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message is one line naming it."""
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything a process of this service reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        # Kubernetes/Docker secrets mounted as files, one value per file named like the field.
+        secrets_dir=os.environ.get(f"{ENV_PREFIX}SECRETS_DIR") or None,
+        extra="ignore",
+    )
+
+    # --- Temporal -------------------------------------------------------------------------
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    temporal_tls_cert_file: Path | None = None
+    temporal_tls_key_file: Path | None = None
+    temporal_tls_ca_file: Path | None = None
+    temporal_tls_server_name: str | None = None
+    temporal_api_key: SecretStr | None = None
+    task_queue_general: str = "integrations-general"
+    task_queue_sftp: str = "integrations-sftp"
+    sftp_max_concurrent_activities: int = Field(default=4, ge=1, le=256)
+    general_max_concurrent_activities: int = Field(default=50, ge=1, le=1000)
+    connect_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    # --- Payload encryption ----------------------------------------------------------------
+    # JSON key ring: {"active": "<key id>", "keys": {"<key id>": "<base64 of 32 bytes>", ...}}.
+    codec_keys: SecretStr | None = None
+    codec_keys_file: Path | None = None
+    codec_server_token: SecretStr | None = None
+    codec_server_host: str = "127.0.0.1"
+    codec_server_port: int = Field(default=8081, ge=1, le=65535)
+    codec_cors_origins: Annotated[list[str], NoDecode] = ["http://localhost:8233"]
+
+    # --- PostgreSQL ------------------------------------------------------------------------
+    database_url: SecretStr | None = None  # the app's least-privilege (DML only) role
+    database_owner_url: SecretStr | None = None  # the schema owner, for migrations only
+    database_pool_max: int = Field(default=10, ge=1, le=200)
+
+    # --- HTTP API --------------------------------------------------------------------------
+    api_token: SecretStr | None = None
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8080, ge=1, le=65535)
+
+    # --- Observability ---------------------------------------------------------------------
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    log_level: str = "INFO"
+    otlp_endpoint: str | None = None
+
+    # --- Files -----------------------------------------------------------------------------
+    landing_zone_dir: Path = Path(".dev/landing")
+
+    @field_validator("codec_cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    # Accessors that turn an absent secret into one clear line. -----------------------------
+
+    def require(self, name: str) -> str:
+        """Return a setting's value, or raise :class:`SettingsError` naming its variable."""
+        value = getattr(self, name)
+        if value is None or value == "":
+            raise SettingsError(f"missing setting {ENV_PREFIX}{name.upper()}")
+        if isinstance(value, SecretStr):
+            return value.get_secret_value()
+        return str(value)
+
+    def codec_key_ring_json(self) -> str:
+        if self.codec_keys is not None:
+            return self.codec_keys.get_secret_value()
+        if self.codec_keys_file is not None:
+            try:
+                return self.codec_keys_file.read_text()
+            except OSError as exc:
+                raise SettingsError(
+                    f"setting {ENV_PREFIX}CODEC_KEYS_FILE: cannot read {self.codec_keys_file}: "
+                    f"{exc.strerror}"
+                ) from exc
+        raise SettingsError(
+            f"missing setting {ENV_PREFIX}CODEC_KEYS (or {ENV_PREFIX}CODEC_KEYS_FILE)"
+        )
+
+
+def load_settings() -> Settings:
+    """Read settings; a malformed one becomes a :class:`SettingsError` with one line."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ENV_PREFIX + "_".join(str(part) for part in first["loc"][:1]).upper()
+        raise SettingsError(f"invalid setting {name}: {first['msg']}") from None

@@ -1,0 +1,6 @@
+"""Test harness: real Temporal, PostgreSQL, sshd and gpg, started per test session.
+
+Fixture modules live in ``tests/plugins/`` and are registered here.
+"""
+
+pytest_plugins: list[str] = ["tests.plugins.services"]

