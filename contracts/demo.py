@@ -36,9 +36,12 @@ class GreetingResult(Contract):
     resumed_from_second: float = 0.0
 
 
-@contract("demo.result", "1.0")
+@contract("demo.result", "1.1")
 class DemoResult(Contract):
     greeting: str
     ssn: str = Field(description="Echoed back, PII: readable only through the codec.")
     amount: Decimal
     activity_attempt: int
+    activity_resumed_from_second: float = Field(
+        default=0.0, description="Where the activity resumed from its last heartbeat."
+    )

@@ -105,7 +105,9 @@ def check(directory: Path = SCHEMA_DIR) -> list[str]:
     for key, cls in sorted(all_contracts().items()):
         path = schema_file(cls, directory)
         if not path.exists():
-            problems.append(f"{key}: no exported schema {path.name}; run `integrations contracts export`")
+            problems.append(
+                f"{key}: no exported schema {path.name}; run `integrations contracts export`"
+            )
             continue
         stored = json.loads(path.read_text())
         old, new = _shape(stored["schema"]), _shape(cls.model_json_schema(mode="validation"))

@@ -114,7 +114,7 @@ def create_app(
         input_model: type[Contract] = spec.input
 
         async def start(
-            body: input_model,  # type: ignore[valid-type]
+            body: Contract,
             response: Response,
             idempotency_key: str = Header(
                 alias="Idempotency-Key",

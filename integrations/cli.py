@@ -228,7 +228,9 @@ def workflow_types() -> None:
     from workflows.catalog import CATALOG
 
     for spec in CATALOG.values():
-        typer.echo(f"{spec.name:<24} queue={spec.queue:<8} id={spec.id_prefix}-<key>  {spec.summary}")
+        typer.echo(
+            f"{spec.name:<24} queue={spec.queue:<8} id={spec.id_prefix}-<key>  {spec.summary}"
+        )
 
 
 @workflow_app.command("start")

@@ -9,6 +9,7 @@ API, then a demo that drives real workflows. Local secrets are generated once in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import signal
@@ -236,6 +237,15 @@ class DevStack:
             self.say("stopped postgres")
 
 
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs; a zombie (exited, not yet reaped by its parent) counts as gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 def stop_recorded(root: Path, say: Callable[[str], None]) -> None:
     """Stop processes recorded in ``root/pids`` (for ``dev down`` from another shell)."""
     pids = root / "pids"
@@ -246,15 +256,13 @@ def stop_recorded(root: Path, say: Callable[[str], None]) -> None:
             pid = int(pid_file.read_text())
             os.killpg(pid, signal.SIGTERM)
             for _ in range(70):
-                os.kill(pid, 0)
-                time.sleep(0.5)
+                if not _alive(pid):
+                    raise ProcessLookupError
+                time.sleep(0.2)
         except (ProcessLookupError, ValueError, PermissionError):
             pass
         else:
             say(f"{pid_file.stem} did not stop in time; killing it")
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         pid_file.unlink(missing_ok=True)
-

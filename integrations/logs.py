@@ -1,7 +1,7 @@
 """Structured JSON logs with correlation ids and no PII.
 
 Every record goes through :class:`RedactionFilter` before it is formatted: SSNs, account and
-routing numbers (any run of 6–17 digits), e-mail addresses and bearer tokens/secrets are replaced
+routing numbers (any run of 6 to 17 digits), e-mail addresses and bearer tokens/secrets are replaced
 in the message and its arguments. Correlation ids (workflow id, run id, activity, request id)
 come from Temporal's log ``extra`` and from :data:`correlation`.
 """

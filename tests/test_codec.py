@@ -44,7 +44,7 @@ def test_old_key_still_decrypts_after_rotation() -> None:
 
 def test_unknown_key_id_is_a_clear_error() -> None:
     sealed = EncryptionCodec(KeyRing.generate("retired")).encrypt(_payload(b"secret"))
-    with pytest.raises(UnknownKeyError, match="'retired'.*known: current"):
+    with pytest.raises(UnknownKeyError, match=r"'retired'.*known: current"):
         EncryptionCodec(KeyRing.generate("current")).decrypt(sealed)
 
 

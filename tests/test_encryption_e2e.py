@@ -37,9 +37,7 @@ async def test_history_is_encrypted_and_result_decodes(
 
     raw = (await handle.fetch_history()).to_json()
     assert "Grace Hopper" not in raw and PLANTED_SSN not in raw
-    assert PLANTED_SSN.encode() not in base64.b64decode(
-        _first_payload_data(raw), validate=False
-    )
+    assert PLANTED_SSN.encode() not in base64.b64decode(_first_payload_data(raw), validate=False)
     await record_history(handle, "Demo")
 
     # The Web UI's path: the raw payload goes to /decode with the token, comes back readable.

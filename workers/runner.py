@@ -32,7 +32,9 @@ def task_queue(settings: Settings, queue: Queue) -> str:
     return settings.task_queue_general if queue == "general" else settings.task_queue_sftp
 
 
-def activities_for(queue: Queue, settings: Settings, pool: asyncpg.Pool) -> list[Callable[..., Any]]:
+def activities_for(
+    queue: Queue, settings: Settings, pool: asyncpg.Pool
+) -> list[Callable[..., Any]]:
     if queue == "general":
         demo = DemoActivities(pool)
         return [demo.greet]

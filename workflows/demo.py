@@ -44,6 +44,7 @@ class DemoWorkflow:
             ssn=request.ssn,
             amount=request.amount,
             activity_attempt=greeting.attempt,
+            activity_resumed_from_second=greeting.resumed_from_second,
         )
 
     @workflow.query

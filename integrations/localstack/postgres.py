@@ -10,6 +10,7 @@ Two roles are created: ``integrations_owner`` owns the schema and runs migration
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -23,6 +24,7 @@ from integrations.localstack.ports import port_open
 PG_BIN = Path(os.environ.get("INTEGRATIONS_PG_BIN", "/usr/lib/postgresql/15/bin"))
 OWNER_ROLE = "integrations_owner"
 APP_ROLE = "integrations_app"
+_SAFE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def _as_postgres(cmd: list[str]) -> list[str]:
@@ -173,14 +175,16 @@ class LocalPostgres:
 
     def bootstrap(self) -> None:
         """Create the two roles and the database (idempotent); set their passwords."""
-        for role, password, extra in (
-            (OWNER_ROLE, self.owner_password, ""),
-            (APP_ROLE, self.app_password, ""),
-        ):
-            exists = self.psql(f"SELECT 1 FROM pg_roles WHERE rolname = '{role}'").strip()
+        # Identifiers are constants and passwords are url-safe tokens: checked, then inlined.
+        for value in (self.database, self.owner_password, self.app_password):
+            if not _SAFE.match(value):
+                raise ValueError("database names and passwords must be url-safe tokens")
+        for role, password in ((OWNER_ROLE, self.owner_password), (APP_ROLE, self.app_password)):
+            exists = self.psql(f"SELECT 1 FROM pg_roles WHERE rolname = '{role}'").strip()  # noqa: S608
             verb = "ALTER" if exists else "CREATE"
-            self.psql(f"{verb} ROLE {role} LOGIN PASSWORD '{password}'{extra}")
-        if not self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'").strip():
+            self.psql(f"{verb} ROLE {role} LOGIN PASSWORD '{password}'")
+        query = f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"  # noqa: S608
+        if not self.psql(query).strip():
             self.psql(f"CREATE DATABASE {self.database} OWNER {OWNER_ROLE}")
         # PostgreSQL 15 no longer lets PUBLIC create in schema public; the owner needs to.
         self.psql(f"ALTER SCHEMA public OWNER TO {OWNER_ROLE}", database=self.database)
