@@ -72,7 +72,7 @@ async def test_encode_then_decode_round_trip_and_bad_input(
         Payloads(payloads=[Payload(metadata={"encoding": b"json/plain"}, data=b"42")])
     )
     encoded = await http.post("/encode", content=plain, headers=auth)
-    assert b"42" != json_format.Parse(encoded.text, Payloads()).payloads[0].data
+    assert json_format.Parse(encoded.text, Payloads()).payloads[0].data != b"42"
     decoded = await http.post("/decode", content=encoded.text, headers=auth)
     assert json_format.Parse(decoded.text, Payloads()).payloads[0].data == b"42"
     assert (await http.post("/decode", content="not json", headers=auth)).status_code == 400

@@ -15,7 +15,7 @@ from integrations.logs import configure, redact
 def _capture(*args: object, extra: dict[str, object] | None = None) -> dict[str, object]:
     stream = io.StringIO()
     configure("INFO", stream)
-    logging.getLogger("test").info(*args, extra=extra)  # type: ignore[arg-type]
+    logging.getLogger("test").info(*args, extra=extra)
     line = stream.getvalue().strip().splitlines()[-1]
     return dict(json.loads(line))
 

@@ -57,13 +57,13 @@ def test_secrets_come_from_mounted_files(tmp_path: Path, monkeypatch: pytest.Mon
     (tmp_path / "INTEGRATIONS_API_TOKEN").write_text("from-a-file")
     monkeypatch.setenv("INTEGRATIONS_SECRETS_DIR", str(tmp_path))
     # secrets_dir is read when the class is built, as it is at process start.
-    settings = Settings(_secrets_dir=tmp_path)  # type: ignore[call-arg]
+    settings = Settings(_secrets_dir=tmp_path)
     assert settings.require("api_token") == "from-a-file"
     assert "from-a-file" not in repr(settings)
 
 
 def test_require_names_the_variable() -> None:
-    with pytest.raises(SettingsError, match="^missing setting INTEGRATIONS_API_TOKEN$"):
+    with pytest.raises(SettingsError, match=r"^missing setting INTEGRATIONS_API_TOKEN$"):
         Settings().require("api_token")
 
 
