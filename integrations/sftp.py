@@ -1,0 +1,553 @@
+"""The SFTP seam: one pinned, key-authenticated session to a partner's server (paramiko, blocking).
+
+Everything here blocks; callers run it in sync activities on a thread pool, never on an event loop.
+
+Errors
+    Every failure is one of these, so an activity can map ``retryable`` to Temporal's
+    ``ApplicationError(non_retryable=...)`` and ``error_type`` to its ``type``::
+
+        SftpError                       base; .retryable, .error_type
+        ├── SftpTransientError          retryable: the next attempt may succeed
+        │   ├── SftpConnectionLost      refused, reset, EOF, transport died mid-operation
+        │   ├── SftpTimeout             connect, handshake or a read took too long
+        │   ├── RemoteFileChanged       size/mtime moved under a download; local file reset
+        │   └── RemoteOperationFailed   the server's generic SSH_FX_FAILURE (full disk, ...)
+        └── SftpPermanentError          non-retryable: fix configuration or data first
+            ├── HostKeyMismatch         unknown (not pinned) or changed host key; .expected/.actual
+            ├── AuthenticationRefused   the server refused our key
+            ├── PathOutsideJail         a path with "..", control bytes, or outside the root
+            ├── RemoteFileNotFound      ENOENT
+            └── RemotePermissionDenied  EACCES
+
+Throughput
+    Downloads read the file in bounded batches of pipelined 128 KiB requests (``readv`` over
+    16 MiB at a time, its requests sent from the calling thread) on a channel with a 64 MiB window
+    and 256 KiB packets, preferring AES-GCM. paramiko's defaults measured 5 MiB/s for plain reads
+    (one 32 KiB round trip each) and ~100 MiB/s for ``get``, whose unbounded prefetch queues every
+    request of the file at once and can stall; this path measured 120-260 MiB/s on a shared 2-core
+    loopback (see benchmarks/sftp_throughput.py for the comparison with the ``sftp`` CLI). A server
+    that answers with shorter reads than requested stays correct: paramiko re-reads the remainder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import os
+import posixpath
+import socket
+import stat
+import time
+import uuid
+from base64 import b64decode, b64encode
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from hashlib import sha256
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import paramiko
+
+TEMPORARY_SUFFIXES: tuple[str, ...] = (".part", ".tmp", ".filepart")
+READ_REQUEST_SIZE = 128 * 1024  # per SFTP read; OpenSSH serves up to 255 KiB per request
+READ_BATCH_REQUESTS = 128  # requests in flight per batch: 16 MiB, bounds memory
+WRITE_REQUEST_SIZE = 128 * 1024
+CHANNEL_WINDOW = 64 * 1024 * 1024
+CHANNEL_MAX_PACKET = 256 * 1024
+PREFERRED_CIPHERS: tuple[str, ...] = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
+
+ProgressCallback = Callable[[int, int], None]
+"""Called with (bytes now in the local file, total size) after each batch."""
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+class SftpError(Exception):
+    """Base of every error this module raises."""
+
+    retryable: bool = False
+
+    @property
+    def error_type(self) -> str:
+        return type(self).__name__
+
+
+class SftpTransientError(SftpError):
+    retryable = True
+
+
+class SftpPermanentError(SftpError):
+    retryable = False
+
+
+class SftpConnectionLost(SftpTransientError):
+    pass
+
+
+class SftpTimeout(SftpTransientError):
+    pass
+
+
+class RemoteFileChanged(SftpTransientError):
+    pass
+
+
+class RemoteOperationFailed(SftpTransientError):
+    pass
+
+
+class HostKeyMismatch(SftpPermanentError):
+    """The server's host key is not the pinned one (or nothing was pinned)."""
+
+    def __init__(self, host: str, port: int, expected: str | None, actual: str) -> None:
+        self.host = host
+        self.port = port
+        self.expected = expected
+        self.actual = actual
+        shown = expected if expected else "nothing pinned"
+        super().__init__(
+            f"host key of {host}:{port} is {actual}, expected {shown}; refusing to connect"
+        )
+
+
+class AuthenticationRefused(SftpPermanentError):
+    pass
+
+
+class PathOutsideJail(SftpPermanentError):
+    pass
+
+
+class RemoteFileNotFound(SftpPermanentError):
+    pass
+
+
+class RemotePermissionDenied(SftpPermanentError):
+    pass
+
+
+# --- values ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SftpEndpoint:
+    """Where and as whom to connect, and the host key to insist on.
+
+    ``host_key`` is the pin: an OpenSSH public key line (``"ssh-ed25519 AAAA..."``, preferred:
+    the handshake then asks for that key type only) or a ``"SHA256:..."`` fingerprint.
+    ``root`` is a client-side jail: every remote path must stay inside it.
+    """
+
+    host: str
+    port: int
+    username: str
+    host_key: str
+    root: str = "/"
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    name: str
+    path: str
+    size: int
+    mtime: int  # seconds since the epoch, as SFTP v3 reports it
+
+    @property
+    def signature(self) -> tuple[int, int]:
+        """What must not move between two listings for the file to count as complete."""
+        return (self.size, self.mtime)
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    remote_path: str
+    local_path: Path
+    size: int
+    resumed_from: int  # local bytes already present when this attempt began
+    transferred: int  # bytes fetched by this attempt
+
+
+# --- pure helpers ------------------------------------------------------------------------------
+
+
+def fingerprint(public_key: str) -> str:
+    """SHA256 fingerprint (OpenSSH form) of a public key line ``"<type> <base64> [comment]"``."""
+    parts = public_key.split()
+    if len(parts) < 2:
+        raise ValueError("expected an OpenSSH public key line")
+    return _fingerprint_of_blob(b64decode(parts[1]))
+
+
+def _fingerprint_of_blob(blob: bytes) -> str:
+    return "SHA256:" + b64encode(sha256(blob).digest()).decode().rstrip("=")
+
+
+def is_temporary_name(name: str) -> bool:
+    """Names a sender uses while still writing: dot-files and ``.part``/``.tmp`` suffixes."""
+    return name.startswith(".") or name.lower().endswith(TEMPORARY_SUFFIXES)
+
+
+def unchanged_between(
+    first: Sequence[RemoteFile], second: Sequence[RemoteFile]
+) -> list[RemoteFile]:
+    """Files present in both listings with the same size and mtime (the rest may be growing)."""
+    before = {f.path: f.signature for f in first}
+    return [f for f in second if before.get(f.path) == f.signature]
+
+
+def load_private_key(path: Path, password: str | None = None) -> paramiko.PKey:
+    """Load an OpenSSH or PEM private key file (ed25519, ECDSA or RSA)."""
+    try:
+        return paramiko.PKey.from_path(path, password)
+    except (paramiko.SSHException, ValueError) as exc:
+        raise ValueError(f"cannot load private key {path}: {type(exc).__name__}") from None
+
+
+def private_key_from_text(text: str, password: str | None = None) -> paramiko.PKey:
+    """Load a private key from its text (an environment variable or a mounted secret)."""
+    for key_class in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
+        try:
+            return key_class.from_private_key(io.StringIO(text), password)
+        except (paramiko.SSHException, ValueError):
+            continue
+    # Never echo the text: it is a secret.
+    raise ValueError("not a supported private key (ed25519, ECDSA or RSA)")
+
+
+def resolve_remote(root: str, path: str) -> str:
+    """The absolute remote path for ``path`` under ``root``, or :class:`PathOutsideJail`."""
+    if not path or any(ord(ch) < 0x20 or ch == "\x7f" for ch in path):
+        raise PathOutsideJail(f"remote path {path!r} is empty or has control characters")
+    if ".." in path.split("/") or "\\" in path:
+        raise PathOutsideJail(f"remote path {path!r} climbs out of its folder")
+    base = posixpath.normpath("/" + root.strip("/"))
+    full = posixpath.normpath(posixpath.join(base, path))
+    if full != base and not full.startswith(base.rstrip("/") + "/"):
+        raise PathOutsideJail(f"remote path {path!r} is outside {base}")
+    return full
+
+
+# --- the session -------------------------------------------------------------------------------
+
+
+class SftpSession:
+    """One authenticated SFTP session; use :func:`connect`. Not thread-safe: one per activity."""
+
+    def __init__(
+        self, endpoint: SftpEndpoint, transport: paramiko.Transport, client: paramiko.SFTPClient
+    ) -> None:
+        self.endpoint = endpoint
+        self._transport = transport
+        self._client = client
+
+    # --- lifecycle
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._client.close()
+        with contextlib.suppress(Exception):
+            self._transport.close()
+
+    def __enter__(self) -> SftpSession:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- listing
+
+    def list_dir(self, path: str) -> list[RemoteFile]:
+        """Regular files in ``path`` with size and mtime, temporary names left out, by name."""
+        folder = resolve_remote(self.endpoint.root, path)
+        with self._errors(folder):
+            entries: list[Any] = self._client.listdir_attr(folder)
+        files = [
+            RemoteFile(
+                name=str(e.filename),
+                path=posixpath.join(folder, str(e.filename)),
+                size=int(e.st_size or 0),
+                mtime=int(e.st_mtime or 0),
+            )
+            for e in entries
+            if e.st_mode is not None
+            and stat.S_ISREG(e.st_mode)
+            and not is_temporary_name(str(e.filename))
+        ]
+        return sorted(files, key=lambda f: f.name)
+
+    def list_stable(
+        self,
+        path: str,
+        settle_seconds: float = 2.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> list[RemoteFile]:
+        """List twice, ``settle_seconds`` apart; keep files whose size and mtime did not move."""
+        first = self.list_dir(path)
+        sleep(settle_seconds)
+        return unchanged_between(first, self.list_dir(path))
+
+    def stat(self, path: str) -> RemoteFile:
+        full = resolve_remote(self.endpoint.root, path)
+        with self._errors(full):
+            attrs: Any = self._client.stat(full)
+        return RemoteFile(
+            name=posixpath.basename(full),
+            path=full,
+            size=int(attrs.st_size or 0),
+            mtime=int(attrs.st_mtime or 0),
+        )
+
+    # --- transfer
+
+    def download(
+        self,
+        remote: str,
+        local: Path,
+        *,
+        resume: bool = True,
+        expected: RemoteFile | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> DownloadResult:
+        """Copy ``remote`` to ``local``, appending from the local file's size when ``resume``.
+
+        The resume offset is the local file's real size, never a reported one, so bytes that
+        did not reach the disk are fetched again. Pass ``expected`` (the listing entry) so that
+        a file replaced between attempts is noticed instead of stitched together.
+        """
+        full = resolve_remote(self.endpoint.root, remote)
+        current = self.stat(full)
+        if expected is not None and expected.signature != current.signature:
+            self._reset(local)
+            raise RemoteFileChanged(f"{full} changed since it was listed")
+        total = current.size
+        offset = local.stat().st_size if resume and local.exists() else 0
+        if offset > total:
+            offset = 0  # the local file is not a prefix of this one: start over
+        local.parent.mkdir(parents=True, exist_ok=True)
+        with open(local, "r+b" if offset else "wb") as out:
+            out.truncate(offset)
+            out.seek(offset)
+            start = offset
+            if progress is not None:
+                progress(offset, total)
+            with self._errors(full):
+                remote_file: Any = self._client.open(full, "rb")
+                try:
+                    _tune_for_download(remote_file)
+                    for batch in _batches(offset, total):
+                        for block in remote_file.readv(batch):
+                            out.write(block)
+                            offset += len(block)
+                        out.flush()
+                        if progress is not None:
+                            progress(offset, total)
+                finally:
+                    with contextlib.suppress(Exception):
+                        remote_file.close()
+            out.flush()
+            os.fsync(out.fileno())
+        after = self.stat(full)
+        if offset != total or after.signature != current.signature:
+            self._reset(local)
+            raise RemoteFileChanged(f"{full} changed during the download")
+        return DownloadResult(
+            remote_path=full,
+            local_path=local,
+            size=total,
+            resumed_from=start,
+            transferred=offset - start,
+        )
+
+    def upload_atomic(
+        self, local: Path, remote: str, *, progress: ProgressCallback | None = None
+    ) -> int:
+        """Upload under a temporary dot-name in the target folder, then ``posix_rename`` it in.
+
+        Readers never see a partial target; a failed attempt leaves at most a ``.part`` file,
+        which listings ignore. An existing target is replaced atomically. Returns the size.
+        """
+        full = resolve_remote(self.endpoint.root, remote)
+        folder, name = posixpath.split(full)
+        tmp = posixpath.join(folder, f".{name}.{uuid.uuid4().hex[:12]}.part")
+        total = local.stat().st_size
+        done = 0
+        try:
+            with self._errors(tmp), open(local, "rb") as src:
+                remote_file: Any = self._client.open(tmp, "wb")
+                try:
+                    remote_file.MAX_REQUEST_SIZE = WRITE_REQUEST_SIZE
+                    # Don't wait for each write's ack; close() collects them all.
+                    remote_file.set_pipelined(True)
+                    while chunk := src.read(4 * 1024 * 1024):
+                        remote_file.write(chunk)
+                        done += len(chunk)
+                        if progress is not None:
+                            progress(done, total)
+                finally:
+                    remote_file.close()
+                written = int(self._client.stat(tmp).st_size or 0)
+            if written != total:
+                raise RemoteOperationFailed(f"uploaded {written} of {total} bytes to {tmp}")
+            self.posix_rename(tmp, full)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._client.remove(tmp)
+            raise
+        return total
+
+    def posix_rename(self, source: str, target: str) -> None:
+        """Atomic rename that replaces ``target`` (OpenSSH's posix-rename extension)."""
+        src = resolve_remote(self.endpoint.root, source)
+        dst = resolve_remote(self.endpoint.root, target)
+        with self._errors(src):
+            self._client.posix_rename(src, dst)
+
+    def remove(self, path: str) -> None:
+        full = resolve_remote(self.endpoint.root, path)
+        with self._errors(full):
+            self._client.remove(full)
+
+    # --- internals
+
+    @staticmethod
+    def _reset(local: Path) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            local.unlink()
+
+    @contextlib.contextmanager
+    def _errors(self, path: str) -> Iterator[None]:
+        try:
+            yield
+        except SftpError:
+            raise
+        except TimeoutError as exc:  # socket.timeout is TimeoutError
+            raise SftpTimeout(f"timed out on {path}") from exc
+        except (EOFError, paramiko.SSHException) as exc:
+            raise SftpConnectionLost(f"connection lost on {path}: {exc}") from exc
+        except OSError as exc:
+            if not self._transport.is_active():
+                raise SftpConnectionLost(f"connection lost on {path}: {exc}") from exc
+            if exc.errno == errno.ENOENT:
+                raise RemoteFileNotFound(f"no such remote file: {path}") from exc
+            if exc.errno == errno.EACCES:
+                raise RemotePermissionDenied(f"permission denied: {path}") from exc
+            raise RemoteOperationFailed(f"server failed on {path}: {exc}") from exc
+
+
+def _tune_for_download(remote_file: Any) -> None:
+    """Larger read requests, and readv's requests sent from the calling thread.
+
+    ``readv`` normally queues its requests from a background thread; when the connection drops,
+    that thread dies with an unhandled exception (a stray traceback) while the reader only sees
+    a generic error. A batch is 128 small requests, so sending them inline costs nothing and
+    every failure reaches the caller as one of our errors. Relies on paramiko 5.1's internals,
+    which the pinned version fixes; the kill-mid-download test guards it.
+    """
+    remote_file.MAX_REQUEST_SIZE = READ_REQUEST_SIZE
+
+    def start_prefetch(chunks: list[tuple[int, int]], max_concurrent: int | None = None) -> None:
+        remote_file._prefetching = True
+        remote_file._prefetch_done = False
+        remote_file._prefetch_thread(chunks, max_concurrent)
+
+    remote_file._start_prefetch = start_prefetch
+
+
+def _batches(offset: int, total: int) -> Iterator[list[tuple[int, int]]]:
+    batch: list[tuple[int, int]] = []
+    while offset < total:
+        length = min(READ_REQUEST_SIZE, total - offset)
+        batch.append((offset, length))
+        offset += length
+        if len(batch) == READ_BATCH_REQUESTS:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def connect(
+    endpoint: SftpEndpoint,
+    private_key: paramiko.PKey,
+    *,
+    timeout: float = 30.0,
+    io_timeout: float = 60.0,
+) -> SftpSession:
+    """Open a session: TCP, handshake, host key check against the pin, key auth, SFTP channel.
+
+    The host key is compared after the key exchange (which proves the server holds it) and
+    before anything of ours is sent; a mismatch closes the connection.
+    """
+    where = f"{endpoint.host}:{endpoint.port}"
+    pin = endpoint.host_key.strip()
+    try:
+        sock = socket.create_connection((endpoint.host, endpoint.port), timeout=timeout)
+    except TimeoutError as exc:
+        raise SftpTimeout(f"connecting to {where} timed out") from exc
+    except OSError as exc:
+        raise SftpConnectionLost(f"cannot connect to {where}: {exc.strerror or exc}") from exc
+    transport = paramiko.Transport(
+        sock, default_window_size=CHANNEL_WINDOW, default_max_packet_size=CHANNEL_MAX_PACKET
+    )
+    try:
+        transport.banner_timeout = timeout
+        transport.handshake_timeout = timeout
+        transport.auth_timeout = timeout
+        options: Any = transport.get_security_options()
+        # AES-GCM first: one AEAD pass per packet instead of CTR plus a separate HMAC is the
+        # cheapest path through paramiko's single transport thread (measured ~30 % faster).
+        options.ciphers = [
+            *PREFERRED_CIPHERS,
+            *(c for c in options.ciphers if c not in PREFERRED_CIPHERS),
+        ]
+        pinned_type = pin.split()[0] if len(pin.split()) >= 2 else None
+        if pinned_type is not None:
+            # Ask only for the pinned key type, or a server with several keys may offer another.
+            options.key_types = [pinned_type]
+        try:
+            transport.start_client(timeout=timeout)
+        except paramiko.SSHException as exc:
+            if pinned_type is not None and "host key" in str(exc).lower():
+                raise HostKeyMismatch(
+                    endpoint.host,
+                    endpoint.port,
+                    fingerprint(pin),
+                    f"no {pinned_type} host key offered",
+                ) from None
+            raise
+        server_key: Any = transport.get_remote_server_key()
+        actual = _fingerprint_of_blob(server_key.asbytes())
+        expected = fingerprint(pin) if pinned_type is not None else (pin or None)
+        if expected is None or actual != expected:
+            raise HostKeyMismatch(endpoint.host, endpoint.port, expected, actual)
+        try:
+            transport.auth_publickey(endpoint.username, private_key)
+        except paramiko.AuthenticationException as exc:
+            raise AuthenticationRefused(
+                f"{where} refused key {private_key.fingerprint} for user {endpoint.username}"
+            ) from exc
+        channel: Any = transport.open_session(
+            window_size=CHANNEL_WINDOW, max_packet_size=CHANNEL_MAX_PACKET, timeout=timeout
+        )
+        channel.settimeout(io_timeout)
+        channel.invoke_subsystem("sftp")
+        client = paramiko.SFTPClient(channel)
+        transport.set_keepalive(15)
+        return SftpSession(endpoint, transport, client)
+    except SftpError:
+        transport.close()
+        raise
+    except TimeoutError as exc:
+        transport.close()
+        raise SftpTimeout(f"{where} did not answer in time") from exc
+    except (EOFError, OSError, paramiko.SSHException) as exc:
+        transport.close()
+        raise SftpConnectionLost(f"connection to {where} failed: {exc}") from exc

@@ -1,0 +1,95 @@
+"""Fixtures: one real OpenSSH sshd per session playing partner "acme", and a client keypair.
+
+Tests get clean partner folders (inbox/archive/quarantine/outbox) and a running server each time,
+even after an earlier test killed it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from integrations.localstack.sshd import LocalSshd
+from integrations.sftp import SftpEndpoint, SftpSession, connect
+
+
+@dataclass(frozen=True)
+class ClientKey:
+    path: Path  # OpenSSH private key file (0600), usable by the `sftp` CLI too
+    pkey: paramiko.PKey
+    public_line: str
+
+
+def make_client_key(folder: Path, name: str = "client") -> ClientKey:
+    """A fresh ed25519 keypair written in OpenSSH format (paramiko cannot generate ed25519)."""
+    private = Ed25519PrivateKey.generate()
+    pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    ).decode()
+    public_line = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(pem)
+    path.chmod(0o600)
+    (folder / f"{name}.pub").write_text(public_line + "\n")
+    pkey = paramiko.Ed25519Key.from_private_key(io.StringIO(pem))
+    return ClientKey(path=path, pkey=pkey, public_line=public_line)
+
+
+@pytest.fixture(scope="session")
+def sftp_client_key(tmp_path_factory: pytest.TempPathFactory) -> ClientKey:
+    return make_client_key(tmp_path_factory.mktemp("sftp-client"))
+
+
+@pytest.fixture(scope="session")
+def sshd_session_server(
+    tmp_path_factory: pytest.TempPathFactory, sftp_client_key: ClientKey
+) -> Iterator[LocalSshd]:
+    server = LocalSshd(tmp_path_factory.mktemp("sshd"), partner="acme")
+    server.start()
+    server.authorize(sftp_client_key.public_line)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def sshd_server(sshd_session_server: LocalSshd) -> LocalSshd:
+    """The session's sshd, running, with empty partner folders."""
+    if not sshd_session_server.running:
+        sshd_session_server.start()
+    sshd_session_server.clean_folders()
+    return sshd_session_server
+
+
+@pytest.fixture
+def sftp_endpoint(sshd_server: LocalSshd) -> SftpEndpoint:
+    return SftpEndpoint(
+        host=sshd_server.host,
+        port=sshd_server.port,
+        username=sshd_server.login_user,
+        host_key=sshd_server.host_key.public_line,
+    )
+
+
+@pytest.fixture
+def sftp_session(sftp_endpoint: SftpEndpoint, sftp_client_key: ClientKey) -> Iterator[SftpSession]:
+    session = connect(sftp_endpoint, sftp_client_key.pkey, timeout=10.0, io_timeout=30.0)
+    try:
+        yield session
+    finally:
+        session.close()

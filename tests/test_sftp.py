@@ -1,0 +1,352 @@
+"""The SFTP seam against a real OpenSSH sshd: pinning, auth, listing, resume, atomic moves."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from integrations.localstack.sshd import LocalSshd
+from integrations.sftp import (
+    AuthenticationRefused,
+    HostKeyMismatch,
+    PathOutsideJail,
+    RemoteFile,
+    RemoteFileChanged,
+    RemoteFileNotFound,
+    RemotePermissionDenied,
+    SftpConnectionLost,
+    SftpEndpoint,
+    SftpSession,
+    connect,
+    fingerprint,
+    is_temporary_name,
+    resolve_remote,
+    unchanged_between,
+)
+from tests.plugins.sftp import ClientKey, make_client_key
+
+MiB = 1024 * 1024
+
+
+def _random_bytes(size: int) -> bytes:
+    return os.urandom(size)
+
+
+# --- connection ----------------------------------------------------------------------------------
+
+
+def test_connects_with_pinned_key_line_and_fingerprint(
+    sftp_endpoint: SftpEndpoint, sftp_client_key: ClientKey, sshd_server: LocalSshd
+) -> None:
+    by_fingerprint = SftpEndpoint(
+        host=sftp_endpoint.host,
+        port=sftp_endpoint.port,
+        username=sftp_endpoint.username,
+        host_key=sshd_server.host_key.fingerprint,
+    )
+    for endpoint in (sftp_endpoint, by_fingerprint):
+        with connect(endpoint, sftp_client_key.pkey, timeout=10) as session:
+            assert session.list_dir("inbox") == []
+    assert fingerprint(sshd_server.host_key.public_line) == sshd_server.host_key.fingerprint
+
+
+def test_changed_host_key_is_refused_with_both_fingerprints(
+    sftp_endpoint: SftpEndpoint, sftp_client_key: ClientKey, tmp_path: Path, sshd_server: LocalSshd
+) -> None:
+    other = make_client_key(tmp_path, "not-the-host").public_line  # any other ed25519 key
+    pinned_wrong = SftpEndpoint(
+        host=sftp_endpoint.host,
+        port=sftp_endpoint.port,
+        username=sftp_endpoint.username,
+        host_key=other,
+    )
+    with pytest.raises(HostKeyMismatch) as caught:
+        connect(pinned_wrong, sftp_client_key.pkey, timeout=10)
+    assert caught.value.expected == fingerprint(other)
+    assert caught.value.actual == sshd_server.host_key.fingerprint
+    assert caught.value.retryable is False
+
+
+def test_unpinned_host_key_is_refused(
+    sftp_endpoint: SftpEndpoint, sftp_client_key: ClientKey, sshd_server: LocalSshd
+) -> None:
+    unpinned = SftpEndpoint(
+        host=sftp_endpoint.host,
+        port=sftp_endpoint.port,
+        username=sftp_endpoint.username,
+        host_key="",
+    )
+    with pytest.raises(HostKeyMismatch) as caught:
+        connect(unpinned, sftp_client_key.pkey, timeout=10)
+    assert caught.value.expected is None
+    assert caught.value.actual == sshd_server.host_key.fingerprint
+
+
+def test_pinned_key_type_not_offered_is_a_mismatch(
+    sftp_endpoint: SftpEndpoint, sftp_client_key: ClientKey
+) -> None:
+    rsa_pin = SftpEndpoint(
+        host=sftp_endpoint.host,
+        port=sftp_endpoint.port,
+        username=sftp_endpoint.username,
+        host_key="rsa-sha2-256 AAAAB3NzaC1yc2EAAAADAQABAAAAgQC7",
+    )
+    with pytest.raises(HostKeyMismatch):
+        connect(rsa_pin, sftp_client_key.pkey, timeout=10)
+
+
+def test_unauthorized_key_is_refused(sftp_endpoint: SftpEndpoint, tmp_path: Path) -> None:
+    stranger = make_client_key(tmp_path, "stranger")
+    with pytest.raises(AuthenticationRefused) as caught:
+        connect(sftp_endpoint, stranger.pkey, timeout=10)
+    assert caught.value.retryable is False
+
+
+def test_server_down_is_a_retryable_connection_error(
+    sftp_endpoint: SftpEndpoint, sftp_client_key: ClientKey, sshd_server: LocalSshd
+) -> None:
+    sshd_server.stop()
+    try:
+        with pytest.raises(SftpConnectionLost) as caught:
+            connect(sftp_endpoint, sftp_client_key.pkey, timeout=5)
+        assert caught.value.retryable is True
+    finally:
+        sshd_server.start()
+
+
+# --- listing -------------------------------------------------------------------------------------
+
+
+def test_listing_skips_temporary_names_and_folders(
+    sftp_session: SftpSession, sshd_server: LocalSshd
+) -> None:
+    for name in ("b.csv", "a.csv", ".hidden.csv", "c.csv.part", "d.tmp", "e.CSV.TMP", "f.filepart"):
+        sshd_server.drop_file("inbox", name, b"x,y\n")
+    (sshd_server.folder("inbox") / "sub").mkdir()
+    listed = sftp_session.list_dir("inbox")
+    assert [f.name for f in listed] == ["a.csv", "b.csv"]
+    assert listed[0].path == "/inbox/a.csv"
+    assert listed[0].size == 4
+    assert listed[0].mtime > 0
+
+
+def test_is_temporary_name() -> None:
+    assert is_temporary_name(".x")
+    assert is_temporary_name("x.csv.part")
+    assert is_temporary_name("x.TMP")
+    assert not is_temporary_name("x.csv")
+    assert not is_temporary_name("partial.csv")
+
+
+def test_unstable_files_are_skipped(sftp_session: SftpSession, sshd_server: LocalSshd) -> None:
+    sshd_server.drop_file("inbox", "done.csv", b"complete\n")
+    growing = sshd_server.drop_file("inbox", "growing.csv", b"first rows\n")
+
+    def partner_keeps_writing(_seconds: float) -> None:
+        with growing.open("ab") as handle:
+            handle.write(b"more rows\n")
+
+    stable = sftp_session.list_stable("inbox", settle_seconds=0, sleep=partner_keeps_writing)
+    assert [f.name for f in stable] == ["done.csv"]
+
+
+def test_unchanged_between_compares_size_and_mtime() -> None:
+    a1 = RemoteFile("a", "/inbox/a", 10, 100)
+    b1 = RemoteFile("b", "/inbox/b", 10, 100)
+    c2 = RemoteFile("c", "/inbox/c", 1, 1)
+    assert unchanged_between([a1, b1], [a1, RemoteFile("b", "/inbox/b", 10, 101), c2]) == [a1]
+
+
+# --- download ------------------------------------------------------------------------------------
+
+
+def test_download_is_byte_identical_and_reports_progress(
+    sftp_session: SftpSession, sshd_server: LocalSshd, tmp_path: Path
+) -> None:
+    data = _random_bytes(40 * MiB + 123)
+    sshd_server.drop_file("inbox", "big.bin", data)
+    seen: list[tuple[int, int]] = []
+    result = sftp_session.download(
+        "inbox/big.bin",
+        tmp_path / "big.bin",
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    assert (tmp_path / "big.bin").read_bytes() == data
+    assert result.size == len(data)
+    assert result.resumed_from == 0
+    assert result.transferred == len(data)
+    assert seen[0] == (0, len(data))
+    assert seen[-1] == (len(data), len(data))
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+
+
+def test_download_resumes_from_the_local_size(
+    sftp_session: SftpSession, sshd_server: LocalSshd, tmp_path: Path
+) -> None:
+    data = _random_bytes(3 * MiB + 7)
+    sshd_server.drop_file("inbox", "r.bin", data)
+    local = tmp_path / "r.bin"
+    local.write_bytes(data[: MiB + 5])
+    result = sftp_session.download("inbox/r.bin", local)
+    assert result.resumed_from == MiB + 5
+    assert result.transferred == len(data) - (MiB + 5)
+    assert local.read_bytes() == data
+
+
+def test_download_without_resume_starts_over(
+    sftp_session: SftpSession, sshd_server: LocalSshd, tmp_path: Path
+) -> None:
+    sshd_server.drop_file("inbox", "n.bin", b"new content")
+    local = tmp_path / "n.bin"
+    local.write_bytes(b"stale bytes that are longer than the file")
+    result = sftp_session.download("inbox/n.bin", local, resume=False)
+    assert result.resumed_from == 0
+    assert local.read_bytes() == b"new content"
+
+
+@pytest.mark.slow
+def test_download_resumes_after_sshd_is_killed_mid_transfer(
+    sftp_endpoint: SftpEndpoint, sftp_client_key: ClientKey, sshd_server: LocalSshd, tmp_path: Path
+) -> None:
+    data = _random_bytes(96 * MiB)
+    sshd_server.drop_file("inbox", "payroll.bin", data)
+    local = tmp_path / "payroll.bin.part"
+    heartbeats: list[int] = []
+
+    def crash_at_a_third(done: int, total: int) -> None:
+        heartbeats.append(done)
+        if done >= total // 3 and sshd_server.running:
+            sshd_server.kill()  # SIGKILL listener and session, as a crash would
+
+    with connect(sftp_endpoint, sftp_client_key.pkey, timeout=10, io_timeout=20) as first:
+        listed = first.list_dir("inbox")[0]
+        with pytest.raises(SftpConnectionLost) as caught:
+            first.download(listed.path, local, expected=listed, progress=crash_at_a_third)
+    assert caught.value.retryable is True
+    partial = local.stat().st_size
+    assert 0 < partial < len(data)
+    assert partial <= heartbeats[-1]
+
+    sshd_server.restart()  # same port, same host key: the pinned endpoint still works
+    with connect(sftp_endpoint, sftp_client_key.pkey, timeout=10) as second:
+        result = second.download(listed.path, local, expected=listed)
+    assert result.resumed_from == partial > 0
+    assert result.transferred == len(data) - partial
+    assert hashlib.sha256(local.read_bytes()).digest() == hashlib.sha256(data).digest()
+
+
+def test_download_refuses_a_file_replaced_since_listing(
+    sftp_session: SftpSession, sshd_server: LocalSshd, tmp_path: Path
+) -> None:
+    sshd_server.drop_file("inbox", "x.csv", b"v1")
+    listed = sftp_session.list_dir("inbox")[0]
+    sshd_server.drop_file("inbox", "x.csv", b"version 2")
+    local = tmp_path / "x.csv"
+    local.write_bytes(b"v")
+    with pytest.raises(RemoteFileChanged):
+        sftp_session.download(listed.path, local, expected=listed)
+    assert not local.exists()
+
+
+def test_missing_remote_file_is_permanent(sftp_session: SftpSession, tmp_path: Path) -> None:
+    with pytest.raises(RemoteFileNotFound) as caught:
+        sftp_session.download("inbox/nope.csv", tmp_path / "nope.csv")
+    assert caught.value.retryable is False
+
+
+# --- upload and rename ---------------------------------------------------------------------------
+
+
+def test_upload_atomic_leaves_no_temporary_file(
+    sftp_session: SftpSession, sshd_server: LocalSshd, tmp_path: Path
+) -> None:
+    report = tmp_path / "report.json"
+    report.write_bytes(_random_bytes(5 * MiB + 1))
+    assert sftp_session.upload_atomic(report, "outbox/report.json") == report.stat().st_size
+    outbox = sshd_server.folder("outbox")
+    assert sorted(p.name for p in outbox.iterdir()) == ["report.json"]
+    assert (outbox / "report.json").read_bytes() == report.read_bytes()
+
+    # A second upload replaces the target in one step (idempotent re-run of an activity).
+    report.write_bytes(b"second version")
+    sftp_session.upload_atomic(report, "outbox/report.json")
+    assert sorted(p.name for p in outbox.iterdir()) == ["report.json"]
+    assert (outbox / "report.json").read_bytes() == b"second version"
+
+
+@pytest.mark.slow
+def test_interrupted_upload_never_leaves_a_partial_target(
+    sftp_endpoint: SftpEndpoint, sftp_client_key: ClientKey, sshd_server: LocalSshd, tmp_path: Path
+) -> None:
+    report = tmp_path / "report.csv"
+    report.write_bytes(_random_bytes(32 * MiB))
+
+    def crash(done: int, _total: int) -> None:
+        if done >= 8 * MiB and sshd_server.running:
+            sshd_server.kill()
+
+    with (
+        connect(sftp_endpoint, sftp_client_key.pkey, timeout=10, io_timeout=20) as session,
+        pytest.raises(SftpConnectionLost),
+    ):
+        session.upload_atomic(report, "outbox/report.csv", progress=crash)
+    assert not (sshd_server.folder("outbox") / "report.csv").exists()
+    sshd_server.start()
+    with connect(sftp_endpoint, sftp_client_key.pkey, timeout=10) as session:
+        assert session.list_dir("outbox") == []  # a leftover temp file, if any, is ignored
+
+
+def test_posix_rename_moves_into_archive(sftp_session: SftpSession, sshd_server: LocalSshd) -> None:
+    sshd_server.drop_file("inbox", "a.csv", b"a\n")
+    sftp_session.posix_rename("inbox/a.csv", "archive/a.csv")
+    assert sftp_session.list_dir("inbox") == []
+    assert [f.name for f in sftp_session.list_dir("archive")] == ["a.csv"]
+    assert (sshd_server.folder("archive") / "a.csv").read_bytes() == b"a\n"
+
+
+def test_writing_to_the_jail_root_is_denied(sftp_session: SftpSession, tmp_path: Path) -> None:
+    local = tmp_path / "x"
+    local.write_bytes(b"x")
+    with pytest.raises(RemotePermissionDenied) as caught:
+        sftp_session.upload_atomic(local, "/x")
+    assert caught.value.retryable is False
+
+
+# --- paths ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../etc/passwd",
+        "inbox/../../etc/passwd",
+        "inbox/..",
+        "in\x00box/a",
+        "inbox/a\nb",
+        "a\\..\\b",
+        "",
+    ],
+)
+def test_path_traversal_is_refused_before_any_io(
+    sftp_session: SftpSession, tmp_path: Path, path: str
+) -> None:
+    with pytest.raises(PathOutsideJail) as caught:
+        sftp_session.download(path, tmp_path / "out")
+    assert caught.value.retryable is False
+    with pytest.raises(PathOutsideJail):
+        sftp_session.posix_rename("inbox/a.csv", path)
+    assert not (tmp_path / "out").exists()
+
+
+def test_resolve_remote_keeps_paths_under_the_root() -> None:
+    assert resolve_remote("/", "inbox/a.csv") == "/inbox/a.csv"
+    assert resolve_remote("/", "/inbox/./a.csv") == "/inbox/a.csv"
+    assert resolve_remote("/partners/acme", "inbox") == "/partners/acme/inbox"
+    assert resolve_remote("/partners/acme", "/partners/acme/inbox/a") == "/partners/acme/inbox/a"
+    with pytest.raises(PathOutsideJail):
+        resolve_remote("/partners/acme", "/partners/acme-evil/inbox")
+    with pytest.raises(PathOutsideJail):
+        resolve_remote("/partners/acme", "/etc/passwd")
