@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,10 +27,12 @@ dev_app = typer.Typer(help="The local stack: Temporal, PostgreSQL, workers, API,
 keys_app = typer.Typer(help="Payload-encryption key ring: generate and rotate.")
 workflow_app = typer.Typer(help="Start and inspect workflows (same ids as `temporal workflow`).")
 contracts_app = typer.Typer(help="Data contracts: export JSON Schemas, check compatibility.")
+feeds_app = typer.Typer(help="Partner feeds: register, schedule, pause, trigger, score.")
 app.add_typer(dev_app, name="dev")
 app.add_typer(keys_app, name="keys")
 app.add_typer(workflow_app, name="workflow")
 app.add_typer(contracts_app, name="contracts")
+app.add_typer(feeds_app, name="feeds")
 
 DEV_DIR = Path(".dev")
 
@@ -312,6 +316,170 @@ def contracts_check() -> None:
     if problems:
         raise typer.Exit(1)
     typer.echo("contracts compatible with the exported schemas")
+
+
+# --- feeds ------------------------------------------------------------------------------------
+
+
+def _with_services(work: Callable[[Any, Any, Settings], Awaitable[Any]]) -> Any:
+    """Run ``work(pool, client, settings)`` with the app's database pool and Temporal client."""
+    from integrations.db import DatabaseUnavailable, create_pool
+    from integrations.temporal_client import TemporalUnavailable, connect
+
+    settings = _settings()
+    _require(settings, "database_url")
+
+    async def main() -> Any:
+        client = await connect(settings)
+        pool = await create_pool(settings)
+        try:
+            return await work(pool, client, settings)
+        finally:
+            await pool.close()
+
+    try:
+        return asyncio.run(main())
+    except (TemporalUnavailable, DatabaseUnavailable) as exc:
+        raise _fail(str(exc), 1) from None
+
+
+@feeds_app.command("create")
+def feeds_create(
+    feed_file: Annotated[Path, typer.Argument(help="Feed configuration (TOML).")],
+) -> None:
+    """Register a feed (or update it) and create its intake Schedule."""
+    from integrations.feeds import FeedConfigError, load_feed_file, register_feed
+
+    try:
+        feed = load_feed_file(feed_file)
+    except FeedConfigError as exc:
+        raise _fail(str(exc)) from None
+
+    async def work(pool: Any, client: Any, settings: Settings) -> bool:
+        return await register_feed(pool, client, settings, feed)
+
+    created = _with_services(work)
+    verb = "created" if created else "updated"
+    typer.echo(f"{verb} feed {feed.partner_id}/{feed.feed}; schedule {feed.schedule_id}")
+
+
+@feeds_app.command("list")
+def feeds_list() -> None:
+    """Feeds with their status, high-water mark and next scheduled run."""
+    from integrations.feeds import list_feeds
+
+    async def work(pool: Any, client: Any, settings: Settings) -> Any:
+        return await list_feeds(pool, client)
+
+    for f in _with_services(work):
+        paused = {None: "?", True: "paused", False: "running"}[f.schedule_paused]
+        typer.echo(
+            f"{f.partner_id}/{f.feed:<24} {f.status:<8} schedule={paused:<8} "
+            f"last_seq={f.last_sequence} last_file={f.last_file_at} next={f.next_run}"
+        )
+
+
+def _feed_ref(ref: str) -> tuple[str, str]:
+    partner, _, feed = ref.partition("/")
+    if not partner or not feed:
+        raise _fail(f"feed must be PARTNER/FEED, got {ref!r}")
+    return partner, feed
+
+
+@feeds_app.command("pause")
+def feeds_pause(
+    feed: Annotated[str, typer.Argument(help="PARTNER/FEED")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the schedule's note).")],
+) -> None:
+    """Pause a feed's Schedule."""
+    from integrations.feeds import set_paused
+
+    partner, name = _feed_ref(feed)
+
+    async def work(pool: Any, client: Any, settings: Settings) -> None:
+        await set_paused(pool, client, partner, name, True, reason)
+
+    _with_services(work)
+    typer.echo(f"paused {feed}")
+
+
+@feeds_app.command("resume")
+def feeds_resume(
+    feed: Annotated[str, typer.Argument(help="PARTNER/FEED")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the schedule's note).")] = "resumed",
+) -> None:
+    """Resume a paused feed's Schedule."""
+    from integrations.feeds import set_paused
+
+    partner, name = _feed_ref(feed)
+
+    async def work(pool: Any, client: Any, settings: Settings) -> None:
+        await set_paused(pool, client, partner, name, False, reason)
+
+    _with_services(work)
+    typer.echo(f"resumed {feed}")
+
+
+@feeds_app.command("trigger")
+def feeds_trigger(feed: Annotated[str, typer.Argument(help="PARTNER/FEED")]) -> None:
+    """Run a feed's intake now (skipped if one is already running)."""
+    from integrations.feeds import trigger
+
+    partner, name = _feed_ref(feed)
+
+    async def work(pool: Any, client: Any, settings: Settings) -> None:
+        await trigger(client, partner, name)
+
+    _with_services(work)
+    typer.echo(f"triggered {feed}")
+
+
+@feeds_app.command("backfill")
+def feeds_backfill(
+    feed: Annotated[str, typer.Argument(help="PARTNER/FEED")],
+    start: Annotated[datetime, typer.Option(help="First tick (ISO time, UTC).")],
+    end: Annotated[datetime, typer.Option(help="Last tick (ISO time, UTC).")],
+) -> None:
+    """Run the schedule's ticks between START and END, one after another."""
+    from integrations.feeds import backfill
+
+    partner, name = _feed_ref(feed)
+    start_utc, end_utc = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (start, end))
+
+    async def work(pool: Any, client: Any, settings: Settings) -> None:
+        await backfill(client, partner, name, start_utc, end_utc)
+
+    _with_services(work)
+    typer.echo(f"backfilling {feed} from {start_utc} to {end_utc}")
+
+
+@feeds_app.command("scorecard")
+def feeds_scorecard(
+    days: Annotated[int, typer.Option(help="Window in days.")] = 30,
+    partner: Annotated[str | None, typer.Option(help="Only this partner.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Per feed: files received, on time, rejected, error rate, bytes, schema drift, SLAs."""
+    from integrations.feeds import scorecard
+
+    async def work(pool: Any, client: Any, settings: Settings) -> Any:
+        return await scorecard(pool, days, partner)
+
+    card = _with_services(work)
+    if as_json:
+        typer.echo(json.dumps(card, indent=2, default=str))
+        return
+    typer.echo(
+        f"{'feed':<32} {'files':>5} {'landed':>6} {'dup':>4} {'rej':>4} {'on time':>7} "
+        f"{'err rate':>8} {'bytes':>10} {'drift':>5} {'sla':>4}"
+    )
+    for c in card:
+        on_time = "-" if c["on_time_rate"] is None else f"{c['on_time_rate']:.0%}"
+        typer.echo(
+            f"{c['partner_id'] + '/' + c['feed']:<32} {c['files_received']:>5} {c['landed']:>6} "
+            f"{c['duplicates']:>4} {c['rejected']:>4} {on_time:>7} {c['error_rate']:>8.4f} "
+            f"{c['bytes']:>10} {c['schema_drift']:>5} {c['sla_breaches']:>4}"
+        )
 
 
 def main() -> None:

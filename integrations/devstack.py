@@ -16,15 +16,19 @@ import signal
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
+import asyncpg
 import httpx
 
 from integrations.codec import KeyRing
 from integrations.localstack.ports import port_open, wait_for_port
 from integrations.localstack.postgres import LocalPostgres
+from integrations.localstack.sshd import LocalSshd, make_client_key
 from integrations.localstack.temporal import LocalTemporal
 from integrations.migrations import migrate
 
@@ -35,6 +39,9 @@ API_PORT = 8080
 CODEC_PORT = 8081
 WORKER_METRICS_PORT = 9464
 TEMPORAL_METRICS_PORT = 9233
+SFTP_PORT = 2222
+DEMO_PARTNER = "acme"
+DEMO_FEED = "customers"
 
 
 @dataclass
@@ -42,6 +49,7 @@ class DevStack:
     root: Path
     say: Callable[[str], None] = print
     children: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+    sshd: LocalSshd | None = None
 
     @property
     def env_file(self) -> Path:
@@ -90,6 +98,8 @@ class DevStack:
             f"@127.0.0.1:{PG_PORT}/integrations",
             "INTEGRATIONS_LANDING_ZONE_DIR": str((self.root / "landing").resolve()),
             "INTEGRATIONS_METRICS_PORT": str(WORKER_METRICS_PORT),
+            "INTEGRATIONS_SFTP_KEYS_DIR": str((self.root / "sftp-keys").resolve()),
+            "INTEGRATIONS_GNUPG_HOME": str((self.root / "gnupg").resolve()),
         }
         self.env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
         self.env_file.chmod(0o600)
@@ -148,6 +158,9 @@ class DevStack:
         (self.root / "pids").mkdir(exist_ok=True)
         (self.root / "pids" / "temporal.pid").write_text(str(temporal.process.pid))
 
+        self.say(f"sftp: starting sshd for demo partner {DEMO_PARTNER} on :{SFTP_PORT}")
+        sftp = self.start_partner_sftp()
+
         self.spawn("codec-server", self.cli("codec-server"), env)
         self.spawn("worker", self.cli("worker", "--queue", "general", "--queue", "sftp"), env)
         self.spawn("api", self.cli("api"), env)
@@ -157,6 +170,7 @@ class DevStack:
 
         if demo:
             self.run_demo(env)
+            self.run_intake_demo(env, sftp)
         self.print_where(env)
 
     def run_demo(self, env: dict[str, str]) -> None:
@@ -184,6 +198,49 @@ class DevStack:
             status = http.get(f"/v1/workflow-runs/{workflow_id}").json()["status"]
             self.say(f"demo: workflow {workflow_id} {status}")
 
+    def start_partner_sftp(self) -> LocalSshd:
+        """A real OpenSSH server playing the demo partner, with our key authorised."""
+        server = LocalSshd(self.root / f"sshd-{DEMO_PARTNER}", partner=DEMO_PARTNER, port=SFTP_PORT)
+        server.start()
+        self.sshd = server
+        assert server.pid is not None
+        (self.root / "pids").mkdir(exist_ok=True)
+        (self.root / "pids" / "sshd.pid").write_text(str(server.pid))
+        keys = self.root / "sftp-keys"
+        if not (keys / DEMO_PARTNER).exists():
+            make_client_key(keys, DEMO_PARTNER)
+        server.authorize((keys / f"{DEMO_PARTNER}.pub").read_text().strip())
+        return server
+
+    def run_intake_demo(self, env: dict[str, str], server: LocalSshd) -> None:
+        """Register the demo feed, drop a good file, a duplicate and a broken one, run intake."""
+        feed_file = self.root / "feeds" / f"{DEMO_PARTNER}_{DEMO_FEED}.toml"
+        feed_file.parent.mkdir(exist_ok=True)
+        feed_file.write_text(demo_feed_toml(server))
+        subprocess.run(
+            self.cli("feeds", "create", str(feed_file)),
+            env={**os.environ, **env},
+            check=True,
+            capture_output=True,
+        )
+        good, broken = demo_files()
+        names = [
+            demo_name(good, 1),
+            demo_name(good, 2),  # the same bytes under another name: a duplicate
+            demo_name(broken, 3),
+        ]
+        for name, content in zip(names, (good, good, broken), strict=True):
+            server.drop_file("inbox", name, content)
+        subprocess.run(
+            self.cli("feeds", "trigger", f"{DEMO_PARTNER}/{DEMO_FEED}"),
+            env={**os.environ, **env},
+            check=True,
+            capture_output=True,
+        )
+        outcomes = asyncio.run(wait_for_decisions(env["INTEGRATIONS_DATABASE_URL"], names))
+        for name in names:
+            self.say(f"intake: {name} -> {outcomes.get(name, 'not decided in time')}")
+
     def print_where(self, env: dict[str, str]) -> None:
         self.say(
             "\n".join(
@@ -194,6 +251,8 @@ class DevStack:
                     f"  HTTP API          http://127.0.0.1:{API_PORT}/docs  (token in .dev/env)",
                     f"  Codec server      http://localhost:{CODEC_PORT}/login  (token in .dev/env)",
                     f"  PostgreSQL        127.0.0.1:{PG_PORT} db integrations",
+                    f"  Partner SFTP      127.0.0.1:{SFTP_PORT} (demo partner {DEMO_PARTNER}; "
+                    f"files in {self.root}/sshd-{DEMO_PARTNER}/jail)",
                     f"  Worker metrics    http://127.0.0.1:{WORKER_METRICS_PORT}/metrics",
                     f"  Temporal metrics  http://127.0.0.1:{TEMPORAL_METRICS_PORT}/metrics",
                     f"  Logs              {self.logs}/",
@@ -232,6 +291,8 @@ class DevStack:
             self.say(f"stopped {name}")
         self.children.clear()
         stop_recorded(self.root, self.say)
+        if self.sshd is not None:
+            self.sshd.close()
         if self.env_file.exists():
             self.postgres(self.ensure_env()).stop()
             self.say("stopped postgres")
@@ -254,7 +315,10 @@ def stop_recorded(root: Path, say: Callable[[str], None]) -> None:
     for pid_file in sorted(pids.glob("*.pid")):
         try:
             pid = int(pid_file.read_text())
-            os.killpg(pid, signal.SIGTERM)
+            try:
+                os.killpg(pid, signal.SIGTERM)
+            except ProcessLookupError:  # not a group leader (sshd): signal the process itself
+                os.kill(pid, signal.SIGTERM)
             for _ in range(70):
                 if not _alive(pid):
                     raise ProcessLookupError
@@ -266,3 +330,72 @@ def stop_recorded(root: Path, say: Callable[[str], None]) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
         pid_file.unlink(missing_ok=True)
+
+
+def demo_feed_toml(server: LocalSshd) -> str:
+    return f"""# The demo partner's customer feed (written by `integrations dev up`).
+partner_id = "{DEMO_PARTNER}"
+feed = "{DEMO_FEED}"
+display_name = "Acme Corp (demo)"
+file_contract = "acme_customers.v1"
+settle_seconds = 1.0
+
+[sftp]
+host = "{server.host}"
+port = {server.port}
+username = "{server.login_user}"
+host_key = "{server.host_key.public_line}"
+private_key = "{DEMO_PARTNER}"
+
+[naming]
+system = "{DEMO_PARTNER}"
+entity = "{DEMO_FEED}"
+extensions = ["csv"]
+
+[schedule]
+interval_minutes = 15
+timezone = "America/New_York"
+sla_deadline = "09:00:00"
+"""
+
+
+def demo_files() -> tuple[bytes, bytes]:
+    """A good customer file (fresh ids each time) and a broken one."""
+    start = secrets.randbelow(10**8)
+    header = (
+        "customer_id,full_name,email,created_date,updated_at,country,credit_limit,active,"
+        "postal_code"
+    )
+    rows = [
+        f"{i},Customer {i},customer{i}@example.com,2025-01-{1 + i % 28:02d},"
+        f"2025-02-01T09:30:00+0000,US,{i % 5000}.00,true,{10000 + i % 89999:05d}"
+        for i in range(start, start + 25)
+    ]
+    good = ("\r\n".join([header, *rows]) + "\r\n").encode()
+    broken_rows = [f"{start + i},,not-an-email,2025-13-40,,XX,12.3.4,perhaps,?" for i in range(5)]
+    broken = ("\r\n".join([header, *broken_rows]) + "\r\n").encode()
+    return good, broken
+
+
+def demo_name(content: bytes, sequence: int) -> str:
+    crc = zlib.crc32(content)
+    day = date.today().isoformat()
+    return f"{DEMO_PARTNER}_{DEMO_FEED}_{day}_seq-{sequence:05d}_crc32-{crc:08X}.csv"
+
+
+async def wait_for_decisions(dsn: str, names: list[str], within: float = 90) -> dict[str, str]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + within
+        while True:
+            rows = await conn.fetch(
+                "SELECT remote_name, outcome, reason FROM intake_events "
+                "WHERE remote_name = ANY($1)",
+                names,
+            )
+            found = {r["remote_name"]: f"{r['outcome']} {r['reason']}".strip() for r in rows}
+            if len(found) == len(names) or time.monotonic() > deadline:
+                return found
+            await asyncio.sleep(0.5)
+    finally:
+        await conn.close()

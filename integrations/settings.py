@@ -77,6 +77,10 @@ class Settings(BaseSettings):
 
     # --- Files -----------------------------------------------------------------------------
     landing_zone_dir: Path = Path(".dev/landing")
+    file_contracts_dir: Path = Path(__file__).resolve().parent.parent / "file_contracts"
+    sftp_keys_dir: Path | None = None  # our SSH private keys, one file per feed (secrets)
+    gnupg_home: Path | None = None  # holds our PGP secret key and partners' public keys
+    gnupg_passphrase: SecretStr | None = None
 
     @field_validator("codec_cors_origins", mode="before")
     @classmethod

@@ -230,6 +230,12 @@ def resolve_remote(root: str, path: str) -> str:
     return full
 
 
+def _listed_name(name: str) -> str:
+    if not name or "/" in name or name in (".", ".."):
+        raise PathOutsideJail(f"{name!r} is not a file name in a folder")
+    return name
+
+
 # --- the session -------------------------------------------------------------------------------
 
 
@@ -409,6 +415,24 @@ class SftpSession:
         dst = resolve_remote(self.endpoint.root, target)
         with self._errors(src):
             self._client.posix_rename(src, dst)
+
+    def rename_listed(self, folder: str, name: str, target: str) -> None:
+        """Move a file *as the server listed it* out of ``folder``: its name may carry bytes
+        that :func:`resolve_remote` refuses in paths we build (control characters), which is
+        exactly the file that must be quarantined. The name still may not climb out."""
+        src = posixpath.join(resolve_remote(self.endpoint.root, folder), _listed_name(name))
+        dst = resolve_remote(self.endpoint.root, target)
+        with self._errors(src):
+            self._client.posix_rename(src, dst)
+
+    def exists_listed(self, folder: str, name: str) -> bool:
+        full = posixpath.join(resolve_remote(self.endpoint.root, folder), _listed_name(name))
+        try:
+            with self._errors(full):
+                self._client.stat(full)
+        except RemoteFileNotFound:
+            return False
+        return True
 
     def remove(self, path: str) -> None:
         full = resolve_remote(self.endpoint.root, path)

@@ -3,4 +3,4 @@
 Fixture modules live in ``tests/plugins/`` and are registered here.
 """
 
-pytest_plugins: list[str] = ["tests.plugins.services", "tests.plugins.sftp", "tests.plugins.gpg"]
+pytest_plugins: list[str] = ["tests.plugins.sftp", "tests.plugins.gpg", "tests.plugins.services"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from integrations.localstack.sshd import LocalSshd
+from integrations.localstack.sshd import ClientKey, LocalSshd, make_client_key
 from integrations.sftp import (
     AuthenticationRefused,
     HostKeyMismatch,
@@ -26,7 +26,6 @@ from integrations.sftp import (
     resolve_remote,
     unchanged_between,
 )
-from tests.plugins.sftp import ClientKey, make_client_key
 
 MiB = 1024 * 1024
 

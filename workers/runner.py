@@ -20,6 +20,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.demo import DemoActivities
+from activities.intake_dedupe import RowDedupe
+from activities.intake_files import FileActivities
+from activities.intake_records import IntakeRecords
 from integrations.settings import Settings
 from workflows.catalog import Queue, workflows_for
 
@@ -33,12 +36,22 @@ def task_queue(settings: Settings, queue: Queue) -> str:
 
 
 def activities_for(
-    queue: Queue, settings: Settings, pool: asyncpg.Pool
+    queue: Queue, settings: Settings, pool: asyncpg.Pool, client: Client | None = None
 ) -> list[Callable[..., Any]]:
     if queue == "general":
         demo = DemoActivities(pool)
-        return [demo.greet]
-    return []
+        records = IntakeRecords(pool, settings, client)
+        return [
+            demo.greet,
+            records.load_feed,
+            records.lookup_digest,
+            records.record,
+            records.check_sla,
+            records.raise_alert,
+        ]
+    files = FileActivities(settings)
+    dedupe = RowDedupe(pool, settings)
+    return [files.list_inbox, files.fetch, files.process, files.finish, dedupe.dedupe_rows]
 
 
 def build_worker(
@@ -61,7 +74,7 @@ def build_worker(
         client,
         task_queue=task_queue(settings, queue),
         workflows=workflows_for(queue),
-        activities=activities_for(queue, settings, pool),
+        activities=activities_for(queue, settings, pool, client),
         activity_executor=executor,
         max_concurrent_activities=limit,
         graceful_shutdown_timeout=timedelta(seconds=graceful_shutdown_seconds),
@@ -85,16 +98,10 @@ async def run_workers(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-    built = []
-    for q in queues:
-        if not workflows_for(q) and not activities_for(q, settings, pool):
-            log.warning("task queue %s has nothing to run yet; not polling it", q)
-            continue
-        built.append(
-            build_worker(
-                client, settings, q, pool, graceful_shutdown_seconds=graceful_shutdown_seconds
-            )
-        )
+    built = [
+        build_worker(client, settings, q, pool, graceful_shutdown_seconds=graceful_shutdown_seconds)
+        for q in queues
+    ]
     runs = [asyncio.create_task(worker.run()) for worker, _ in built]
     log.info("workers polling task queues %s", ", ".join(task_queue(settings, q) for q in queues))
     await stop.wait()

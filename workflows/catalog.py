@@ -11,7 +11,9 @@ from typing import Literal
 
 from contracts.base import Contract
 from contracts.demo import DemoInput
+from contracts.intake import IntakeRequest
 from workflows.demo import DemoWorkflow
+from workflows.file_intake import FileIntakeWorkflow
 
 Queue = Literal["general", "sftp"]
 
@@ -40,6 +42,15 @@ CATALOG: dict[str, WorkflowSpec] = {
             queue="general",
             id_prefix="demo",
             summary="Greets a customer through a heartbeating activity (carries planted PII).",
+        ),
+        WorkflowSpec(
+            name="FileIntake",
+            workflow=FileIntakeWorkflow,
+            input=IntakeRequest,
+            queue="general",
+            id_prefix="intake",
+            summary="Lands, de-duplicates or quarantines every file in a partner feed's SFTP inbox "
+            "(normally started by the feed's Schedule).",
         ),
     )
 }

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import pwd
 import shutil
@@ -42,6 +43,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+
+import paramiko
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from integrations.localstack.ports import free_port
 
@@ -524,3 +529,32 @@ ChrootDirectory {self.chroot_path}
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class ClientKey:
+    path: Path  # OpenSSH private key file (0600), usable by the `sftp` CLI too
+    pkey: paramiko.PKey
+    public_line: str
+
+
+def make_client_key(folder: Path, name: str = "client") -> ClientKey:
+    """A fresh ed25519 keypair written in OpenSSH format (paramiko cannot generate ed25519)."""
+    private = Ed25519PrivateKey.generate()
+    pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    ).decode()
+    public_line = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(pem)
+    path.chmod(0o600)
+    (folder / f"{name}.pub").write_text(public_line + "\n")
+    pkey = paramiko.Ed25519Key.from_private_key(io.StringIO(pem))
+    return ClientKey(path=path, pkey=pkey, public_line=public_line)

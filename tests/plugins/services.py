@@ -21,10 +21,12 @@ from temporalio.testing import WorkflowEnvironment
 from integrations.codec import KeyRing
 from integrations.localstack.ports import free_port
 from integrations.localstack.postgres import LocalPostgres
+from integrations.localstack.sshd import ClientKey
 from integrations.localstack.temporal import temporal_binary
 from integrations.migrations import migrate
 from integrations.settings import Settings
 from integrations.temporal_client import data_converter
+from tests.plugins.gpg import GpgKeys
 from tests.replay import test_key_ring
 from workers.runner import run_workers
 
@@ -88,10 +90,20 @@ async def time_skipping_env(key_ring: KeyRing) -> AsyncIterator[WorkflowEnvironm
 
 @pytest.fixture(scope="session")
 def settings(
-    key_ring: KeyRing, migrated_db: LocalPostgres, temporal_env: WorkflowEnvironment
+    key_ring: KeyRing,
+    migrated_db: LocalPostgres,
+    temporal_env: WorkflowEnvironment,
+    tmp_path_factory: pytest.TempPathFactory,
+    sftp_client_key: ClientKey,
+    gpg_keys: GpgKeys,
 ) -> Settings:
+    """The service's settings for this session: real services, throwaway secrets. The SFTP
+    key is the session client key (file name ``client``); gpg is "our" keyring."""
     target = temporal_env.client.service_client.config.target_host
     return Settings(
+        landing_zone_dir=tmp_path_factory.mktemp("landing"),
+        sftp_keys_dir=sftp_client_key.path.parent,
+        gnupg_home=gpg_keys.ours_home.path,
         temporal_address=target,
         codec_keys=SecretStr(key_ring.to_json()),
         codec_server_token=SecretStr(secrets.token_urlsafe(16)),

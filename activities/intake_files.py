@@ -1,0 +1,418 @@
+"""File-moving activities of intake: list, fetch, validate-and-land, archive or quarantine.
+
+All blocking (paramiko, gpg, pyarrow), so they are sync activities run on the ``sftp`` worker's
+thread pool. Each is idempotent: downloads resume from the staged bytes, the landing zone is
+write-once by content digest, and remote moves accept "already moved".
+
+The staging folder lives inside the landing zone, which every file worker mounts (a shared
+volume in production), because fetch and process may run on different workers.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from contracts.intake import (
+    FeedConfig,
+    FetchedFile,
+    FetchRequest,
+    FileDecision,
+    Finished,
+    FinishRequest,
+    InboxFile,
+    InboxListing,
+    ProcessedFile,
+    ProcessRequest,
+)
+from intake.error_report import REPORT_COLUMNS, render_csv, render_json
+from intake.errors import ChecksumMismatch, ContractError, NamingError, UnsafeFileName
+from intake.file_contract import CsvFileContract, FixedWidthFileContract, load_contract
+from intake.naming import check_safe_name, read_chunks, verify_crc32
+from intake.validation import compile_validator
+from integrations.pgp import Keyring, PgpError
+from integrations.settings import Settings
+from integrations.sftp import (
+    RemoteFile,
+    RemoteFileNotFound,
+    SftpEndpoint,
+    SftpError,
+    SftpSession,
+    connect,
+    load_private_key,
+)
+
+CHUNK = 1 << 20
+Contract = CsvFileContract | FixedWidthFileContract
+
+
+def _application_error(exc: SftpError | PgpError) -> ApplicationError:
+    # Permanent failures (host key, auth, jail) must not be retried: they need a person.
+    return ApplicationError(
+        f"{type(exc).__name__}: {exc}",
+        type=exc.error_type,
+        non_retryable=not exc.retryable,
+    )
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for chunk in read_chunks(stream, CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def safe_name(remote_name: str) -> str:
+    """The partner's name, cleaned to what is safe on any server (reports, quarantine)."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", remote_name).lstrip(".") or "file"
+    return cleaned[:180]
+
+
+def _link_once(source: Path, target: Path) -> None:
+    """Create ``target`` from ``source`` unless it exists: write-once, atomic (hard link)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    shutil.copyfile(source, tmp)
+    tmp.chmod(0o444)
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        pass  # landed by an earlier attempt: content-addressed, so it is the same bytes
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_once(target: Path, text: str) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@dataclass
+class FileActivities:
+    settings: Settings
+
+    # --- seams -------------------------------------------------------------------------------
+
+    def _session(self, feed: FeedConfig) -> SftpSession:
+        keys_dir = self.settings.sftp_keys_dir
+        if keys_dir is None:
+            raise ApplicationError(
+                "missing setting INTEGRATIONS_SFTP_KEYS_DIR", type="Settings", non_retryable=True
+            )
+        try:
+            key = load_private_key(keys_dir / feed.sftp.private_key)
+        except (OSError, SftpError) as exc:
+            raise ApplicationError(
+                f"cannot load SSH key {feed.sftp.private_key!r}: {type(exc).__name__}",
+                type="SftpKey",
+                non_retryable=True,
+            ) from None
+        endpoint = SftpEndpoint(
+            host=feed.sftp.host,
+            port=feed.sftp.port,
+            username=feed.sftp.username,
+            host_key=feed.sftp.host_key,
+        )
+        try:
+            return connect(endpoint, key)
+        except SftpError as exc:
+            raise _application_error(exc) from None
+
+    def _staging(self, feed: FeedConfig, key: str) -> Path:
+        folder = self.settings.landing_zone_dir / ".staging" / feed.partner_id / feed.feed
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".part")
+
+    def _contract(self, feed: FeedConfig) -> Contract:
+        try:
+            return load_contract(self.settings.file_contracts_dir / f"{feed.file_contract}.toml")
+        except ContractError as exc:
+            raise ApplicationError(str(exc), type="FileContract", non_retryable=True) from None
+
+    def _size_limit(self, feed: FeedConfig, contract: Contract | None) -> int | None:
+        if feed.max_file_bytes is not None:
+            return feed.max_file_bytes
+        return contract.max_file_bytes if contract is not None else None
+
+    # --- activities --------------------------------------------------------------------------
+
+    @activity.defn(name="intake.list_inbox")
+    def list_inbox(self, feed: FeedConfig) -> InboxListing:
+        """Stable files in the inbox; unsafe names and oversized files are refused up front."""
+        limit = self._size_limit(feed, self._contract(feed))
+        try:
+            with self._session(feed) as session:
+                stable = session.list_stable(feed.sftp.inbox, settle_seconds=feed.settle_seconds)
+        except SftpError as exc:
+            raise _application_error(exc) from None
+        listing = InboxListing()
+        for remote in stable:
+            refusal = None
+            try:
+                check_safe_name(remote.name)
+            except UnsafeFileName as exc:
+                refusal = f"unsafe file name: {exc.reason}"
+            if refusal is None and limit is not None and remote.size > limit:
+                refusal = f"file has {remote.size:,} bytes; the feed allows {limit:,}"
+            if refusal is not None:
+                listing.refused.append(
+                    FileDecision(
+                        remote_name=remote.name,
+                        outcome="quarantined",
+                        reason=refusal,
+                        size=remote.size,
+                    )
+                )
+            else:
+                listing.files.append(
+                    InboxFile(name=remote.name, size=remote.size, mtime=remote.mtime)
+                )
+        activity.logger.info(
+            "inbox of %s/%s: %d file(s), %d refused",
+            feed.partner_id,
+            feed.feed,
+            len(listing.files),
+            len(listing.refused),
+        )
+        return listing
+
+    @activity.defn(name="intake.fetch")
+    def fetch(self, request: FetchRequest) -> FetchedFile:
+        """Download to a staging name, resuming from the bytes an earlier attempt left."""
+        feed, inbox_file = request.feed, request.file
+        staged = self._staging(feed, request.staging_key)
+        remote_path = f"{feed.sftp.inbox}/{inbox_file.name}"
+        expected = RemoteFile(inbox_file.name, remote_path, inbox_file.size, inbox_file.mtime)
+        try:
+            with self._session(feed) as session:
+                result = session.download(
+                    remote_path,
+                    staged,
+                    resume=True,
+                    expected=expected,
+                    progress=lambda done, _total: activity.heartbeat(done),
+                )
+        except RemoteFileNotFound as exc:
+            raise ApplicationError(
+                f"{inbox_file.name} vanished from the inbox: {exc}",
+                type="RemoteFileNotFound",
+                non_retryable=True,
+            ) from None
+        except SftpError as exc:
+            raise _application_error(exc) from None
+        return FetchedFile(
+            staged_path=str(staged),
+            sha256=sha256_of(staged),
+            size=result.size,
+            resumed_from=result.resumed_from,
+        )
+
+    @activity.defn(name="intake.process")
+    def process(self, request: ProcessRequest) -> ProcessedFile:
+        """Check name, checksum and signature, validate, and land write-once by digest."""
+        feed, fetched = request.feed, request.fetched
+        contract = self._contract(feed)
+        staged = Path(fetched.staged_path)
+        base: dict[str, Any] = {
+            "sha256": fetched.sha256,
+            "size": fetched.size,
+            "file_contract": contract.name,
+            "schema_version": contract.schema_version,
+        }
+
+        def quarantine(reason: str, **extra: Any) -> ProcessedFile:
+            return ProcessedFile(outcome="quarantined", reason=reason, **base, **extra)
+
+        try:
+            parsed = feed.naming.parse(request.file.name)
+        except NamingError as exc:
+            return quarantine(f"file name {exc.reason}")
+        try:
+            with staged.open("rb") as stream:
+                verify_crc32(parsed, read_chunks(stream, CHUNK))
+        except ChecksumMismatch as exc:
+            return quarantine(str(exc), sequence=parsed.sequence)
+
+        limit = self._size_limit(feed, contract)
+        if limit is not None and fetched.size > limit:
+            return quarantine(f"file has {fetched.size:,} bytes; the feed allows {limit:,}")
+
+        content = staged
+        pgp_fingerprint = None
+        if feed.pgp is not None:
+            content = staged.with_suffix(".plain")
+            try:
+                verified = self._keyring().decrypt_and_verify(
+                    staged, content, feed.pgp.signer_fingerprint
+                )
+            except PgpError as exc:
+                if exc.retryable:
+                    raise _application_error(exc) from None
+                return quarantine(f"PGP: {exc}", sequence=parsed.sequence)
+            pgp_fingerprint = verified.signer_fingerprint
+
+        file_date = parsed.file_date or request.received_at.date()
+        entity = parsed.entity or feed.feed
+        ext = parsed.extension or "dat"
+        if feed.pgp is not None:
+            ext = ext.removesuffix(".pgp").removesuffix(".gpg") or "dat"
+        folder = self._landing_folder(feed.partner_id, entity, file_date)
+        digest = fetched.sha256
+        parquet_tmp = staged.with_suffix(".parquet")
+        summary = compile_validator(contract).validate(content, parquet_tmp)
+        activity.heartbeat("validated")
+
+        report_path = None
+        if summary.rows_invalid or not summary.accepted:
+            report = folder / f"{digest}.errors.csv"
+            _write_once(report, render_csv(summary, contract))
+            _write_once(folder / f"{digest}.errors.json", render_json(summary, contract))
+            report_path = str(report)
+
+        common = {
+            "report_path": report_path,
+            "rows_total": summary.rows_total,
+            "rows_valid": summary.rows_valid,
+            "rows_invalid": summary.rows_invalid,
+            "sequence": parsed.sequence,
+            "file_date": file_date.isoformat(),
+            "pgp_fingerprint": pgp_fingerprint,
+            "schema_drift": summary.schema_drift is not None,
+        }
+        if not summary.accepted:
+            # Keep the rejected bytes too: nothing a partner sent is ever thrown away.
+            _link_once(staged, folder / "_quarantine" / f"{digest}.{ext}")
+            reasons = [p.message for p in summary.file_problems] or [
+                f"{summary.rows_invalid} of {summary.rows_total} rows invalid "
+                f"({summary.bad_row_percent}%), over the contract's "
+                f"{contract.max_bad_row_percent}%"
+            ]
+            return quarantine("; ".join(reasons), **common)
+
+        raw = folder / f"{digest}.{ext}"
+        parquet = folder / f"{digest}.parquet"
+        _link_once(content, raw)
+        if parquet_tmp.exists():
+            _link_once(parquet_tmp, parquet)
+            parquet_tmp.unlink(missing_ok=True)
+        metadata = {
+            "source": f"sftp://{feed.sftp.host}:{feed.sftp.port}/{feed.sftp.inbox}/"
+            f"{request.file.name}",
+            "partner_id": feed.partner_id,
+            "feed": feed.feed,
+            "received_at": request.received_at.isoformat(),
+            "checksum": {"sha256": digest},
+            "size_bytes": fetched.size,
+            "pgp_fingerprint": pgp_fingerprint,
+            "file_contract": contract.name,
+            "schema_version": contract.schema_version,
+            "rows": {
+                "total": summary.rows_total,
+                "valid": summary.rows_valid,
+                "invalid": summary.rows_invalid,
+            },
+            "sequence": parsed.sequence,
+            "file_date": file_date.isoformat(),
+        }
+        metadata_path = folder / f"{digest}.json"
+        _write_once(metadata_path, json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+        return ProcessedFile(
+            outcome="landed",
+            reason=(
+                f"{summary.rows_invalid} invalid row(s) reported" if summary.rows_invalid else ""
+            ),
+            landing_path=str(raw),
+            parquet_path=str(parquet) if parquet.exists() else None,
+            metadata_path=str(metadata_path),
+            **base,
+            **common,
+        )
+
+    @activity.defn(name="intake.finish")
+    def finish(self, request: FinishRequest) -> Finished:
+        """Archive or quarantine the remote file by atomic rename; upload the error report."""
+        feed, decision = request.feed, request.decision
+        folder = feed.sftp.quarantine if decision.outcome == "quarantined" else feed.sftp.archive
+        uploaded = None
+        inbox, name = feed.sftp.inbox, decision.remote_name
+        # The name as the partner wrote it may be unusable (control characters): file it under
+        # a cleaned name, with the digest when an earlier file already has that name.
+        target = f"{folder}/{safe_name(name)}"
+        try:
+            with self._session(feed) as session:
+                if self._exists(session, target) and not session.exists_listed(inbox, name):
+                    pass  # moved by an earlier attempt of this activity
+                else:
+                    if self._exists(session, target):
+                        # Never overwrite an earlier file of the same name.
+                        suffix = (decision.sha256 or hashlib.sha256(name.encode()).hexdigest())[:12]
+                        target = f"{target}.{suffix}"
+                    if session.exists_listed(inbox, name):
+                        session.rename_listed(inbox, name, target)
+                # Quarantined files always get a report; landed ones when rows were rejected.
+                if decision.outcome == "quarantined" or decision.report_path:
+                    report = self._report_for(feed, decision)
+                    uploaded = f"{feed.sftp.outbox}/{safe_name(name)}.errors.csv"
+                    session.upload_atomic(report, uploaded)
+        except SftpError as exc:
+            raise _application_error(exc) from None
+        if request.staged_path:
+            staged = Path(request.staged_path)
+            for leftover in (staged, staged.with_suffix(".plain"), staged.with_suffix(".parquet")):
+                leftover.unlink(missing_ok=True)
+        return Finished(moved_to=target, report_uploaded=uploaded)
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _landing_folder(self, partner: str, entity: str, day: date) -> Path:
+        return self.settings.landing_zone_dir / partner / entity / day.isoformat()
+
+    def _keyring(self) -> Keyring:
+        home = self.settings.gnupg_home
+        if home is None:
+            raise ApplicationError(
+                "missing setting INTEGRATIONS_GNUPG_HOME", type="Settings", non_retryable=True
+            )
+        passphrase = self.settings.gnupg_passphrase
+        return Keyring(home, passphrase=passphrase.get_secret_value() if passphrase else None)
+
+    @staticmethod
+    def _exists(session: SftpSession, path: str) -> bool:
+        try:
+            session.stat(path)
+        except RemoteFileNotFound:
+            return False
+        return True
+
+    def _report_for(self, feed: FeedConfig, decision: FileDecision) -> Path:
+        if decision.report_path and Path(decision.report_path).exists():
+            return Path(decision.report_path)
+        # Refused before validation (name, size, duplicate of a rejected file): a one-line report.
+        folder = self.settings.landing_zone_dir / ".staging" / feed.partner_id / feed.feed
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{safe_name(decision.remote_name)}.errors.csv"
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerows([REPORT_COLUMNS, ["", "", "file_refused", "", decision.reason]])
+        path.write_text(out.getvalue())
+        return path
