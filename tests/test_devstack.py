@@ -16,11 +16,19 @@ from pathlib import Path
 import httpx
 import pytest
 
-from integrations.devstack import API_PORT, CODEC_PORT, PG_PORT, TEMPORAL_PORT, UI_PORT
+from integrations.devstack import (
+    API_PORT,
+    CODEC_PORT,
+    PG_PORT,
+    SFTP_PORT,
+    TEMPORAL_PORT,
+    UI_PORT,
+    WORKER_METRICS_PORT,
+)
 from integrations.localstack.ports import port_open
 from integrations.localstack.temporal import temporal_binary
 
-PORTS = (TEMPORAL_PORT, UI_PORT, API_PORT, CODEC_PORT, PG_PORT)
+PORTS = (TEMPORAL_PORT, UI_PORT, API_PORT, CODEC_PORT, PG_PORT, SFTP_PORT)
 
 
 def _run(cwd: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
@@ -54,6 +62,18 @@ def test_dev_up_runs_the_demo_encrypted_and_dev_down_stops_it(stack_dir: Path) -
     assert up.returncode == 0, up.stdout + up.stderr
     assert "demo: workflow demo-welcome-" in up.stdout and "COMPLETED" in up.stdout
     assert f"http://localhost:{UI_PORT}" in up.stdout
+    # The intake demo: a good file, its duplicate and a broken one, each with its outcome.
+    outcomes = [
+        line.split(" -> ")[1].split()[0] for line in up.stdout.splitlines() if " -> " in line
+    ]
+    assert outcomes == ["landed", "duplicate", "quarantined"]
+    jail = stack_dir / ".dev" / "sshd-acme" / "jail"
+    assert len(list((jail / "archive").iterdir())) == 2
+    assert len(list((jail / "quarantine").iterdir())) == 1
+    assert len(list((jail / "outbox").iterdir())) == 1
+    metrics = httpx.get(f"http://127.0.0.1:{WORKER_METRICS_PORT}/metrics").text
+    assert "intake_files_received{" in metrics and 'outcome="duplicate"' in metrics
+    assert "temporal_activity_execution_latency" in metrics  # the SDK's own metrics too
     workflow_id = next(word for word in up.stdout.split() if word.startswith("demo-welcome-"))
     env_lines = (stack_dir / ".dev" / "env").read_text().splitlines()
     secrets = dict(line.split("=", 1) for line in env_lines)

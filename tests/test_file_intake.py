@@ -153,6 +153,9 @@ async def test_names_checksums_and_sizes_are_enforced(
     sshd_server.drop_file("inbox", "bad\x07name.csv", ok)
     big = customers_csv(customer_rows(200))
     sshd_server.drop_file("inbox", name_for(big, 2), big)
+    traversal, disguised, absurd = "in\\..\\..\\passwd.csv", "invoice\u202ecsv.exe", "a" * 240
+    for odd in (traversal, disguised, absurd):
+        sshd_server.drop_file("inbox", odd, customers_csv(customer_rows(1)))
 
     result = await run_intake(client, workers, feed)
     reasons = {d.remote_name: (d.outcome, d.reason) for d in result.decisions}
@@ -162,9 +165,13 @@ async def test_names_checksums_and_sizes_are_enforced(
     assert reasons["bad\x07name.csv"] == ("quarantined", reasons["bad\x07name.csv"][1])
     assert "unsafe file name" in reasons["bad\x07name.csv"][1]
     assert "the feed allows 5,000" in reasons[name_for(big, 2)][1]
+    assert "path separator" in reasons[traversal][1]
+    assert "control character U+202E" in reasons[disguised][1]
+    assert "naming contract" in reasons[absurd][1]
+    assert {outcome for outcome, _ in reasons.values()} == {"quarantined"}
     assert _remote(sshd_server, "inbox") == []
-    assert len(_remote(sshd_server, "quarantine")) == 4
-    assert len(_remote(sshd_server, "outbox")) == 4  # every quarantined file has its report
+    assert len(_remote(sshd_server, "quarantine")) == 7
+    assert len(_remote(sshd_server, "outbox")) == 7  # every quarantined file has its report
 
 
 async def test_changed_host_key_is_refused_and_alerted(
