@@ -24,31 +24,43 @@ Throughput
     16 MiB at a time, its requests sent from the calling thread) on a channel with a 64 MiB window
     and 256 KiB packets, preferring AES-GCM. paramiko's defaults measured 5 MiB/s for plain reads
     (one 32 KiB round trip each) and ~100 MiB/s for ``get``, whose unbounded prefetch queues every
-    request of the file at once and can stall; this path measured 120-260 MiB/s on a shared 2-core
-    loopback (see benchmarks/sftp_throughput.py for the comparison with the ``sftp`` CLI). A server
-    that answers with shorter reads than requested stays correct: paramiko re-reads the remainder.
+    request of the file at once and can stall. A server that answers with shorter reads than
+    requested stays correct: paramiko re-reads the remainder.
+
+    paramiko decrypts in one transport thread per connection and its channel buffer copied and
+    memmoved every packet under the GIL, which held one stream to ~60-70 % of the ``sftp`` CLI.
+    So the channel gets a copy-free receive buffer (:class:`_ChunkedPipe`), and a file of at
+    least :data:`PARALLEL_MIN_BYTES` still to fetch is spread over :data:`DOWNLOAD_STREAMS`
+    connections (the extra one opened with the same pin and key) in 8 MiB chunks that the calling
+    thread appends strictly in order, so the local file is always a prefix of the remote one and
+    its size stays the resume offset. Measured ~85 % of the CLI on a shared 2-core loopback
+    (see benchmarks/sftp_throughput.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import io
 import os
 import posixpath
 import socket
 import stat
+import threading
 import time
 import uuid
 from base64 import b64decode, b64encode
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from hashlib import sha256
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO
 
 import paramiko
+from paramiko.buffered_pipe import BufferedPipe
 
 TEMPORARY_SUFFIXES: tuple[str, ...] = (".part", ".tmp", ".filepart")
 READ_REQUEST_SIZE = 128 * 1024  # per SFTP read; OpenSSH serves up to 255 KiB per request
@@ -57,6 +69,9 @@ WRITE_REQUEST_SIZE = 128 * 1024
 CHANNEL_WINDOW = 64 * 1024 * 1024
 CHANNEL_MAX_PACKET = 256 * 1024
 PREFERRED_CIPHERS: tuple[str, ...] = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
+DOWNLOAD_STREAMS = 2  # SFTP connections a large download is spread over
+PARALLEL_MIN_BYTES = 32 * 1024 * 1024  # below this (left to fetch), one stream
+PARALLEL_CHUNK_BYTES = 8 * 1024 * 1024  # unit handed to a stream, written whole and in order
 
 ProgressCallback = Callable[[int, int], None]
 """Called with (bytes now in the local file, total size) after each batch."""
@@ -243,11 +258,17 @@ class SftpSession:
     """One authenticated SFTP session; use :func:`connect`. Not thread-safe: one per activity."""
 
     def __init__(
-        self, endpoint: SftpEndpoint, transport: paramiko.Transport, client: paramiko.SFTPClient
+        self,
+        endpoint: SftpEndpoint,
+        transport: paramiko.Transport,
+        client: paramiko.SFTPClient,
+        opener: Callable[[], SftpSession] | None = None,
     ) -> None:
         self.endpoint = endpoint
         self._transport = transport
         self._client = client
+        # Opens another session like this one (same pin and key), for parallel downloads.
+        self._opener = opener
 
     # --- lifecycle
 
@@ -327,6 +348,9 @@ class SftpSession:
         The resume offset is the local file's real size, never a reported one, so bytes that
         did not reach the disk are fetched again. Pass ``expected`` (the listing entry) so that
         a file replaced between attempts is noticed instead of stitched together.
+
+        A large download is fetched over :data:`DOWNLOAD_STREAMS` connections, but the local
+        file still only grows by appending in order: it is always a prefix of the remote file.
         """
         full = resolve_remote(self.endpoint.root, remote)
         current = self.stat(full)
@@ -344,20 +368,13 @@ class SftpSession:
             start = offset
             if progress is not None:
                 progress(offset, total)
-            with self._errors(full):
-                remote_file: Any = self._client.open(full, "rb")
-                try:
-                    _tune_for_download(remote_file)
-                    for batch in _batches(offset, total):
-                        for block in remote_file.readv(batch):
-                            out.write(block)
-                            offset += len(block)
-                        out.flush()
-                        if progress is not None:
-                            progress(offset, total)
-                finally:
-                    with contextlib.suppress(Exception):
-                        remote_file.close()
+            parallel = (
+                self._opener is not None
+                and DOWNLOAD_STREAMS > 1
+                and total - offset >= PARALLEL_MIN_BYTES
+            )
+            fetch = self._fetch_parallel if parallel else self._fetch_serial
+            offset = fetch(full, out, offset, total, progress)
             out.flush()
             os.fsync(out.fileno())
         after = self.stat(full)
@@ -371,6 +388,74 @@ class SftpSession:
             resumed_from=start,
             transferred=offset - start,
         )
+
+    def _fetch_serial(
+        self,
+        full: str,
+        out: BinaryIO,
+        offset: int,
+        total: int,
+        progress: ProgressCallback | None,
+    ) -> int:
+        with self._errors(full):
+            remote_file: Any = self._client.open(full, "rb")
+            try:
+                _tune_for_download(remote_file)
+                for batch in _batches(offset, total):
+                    for block in remote_file.readv(batch):
+                        out.write(block)
+                        offset += len(block)
+                    out.flush()
+                    if progress is not None:
+                        progress(offset, total)
+            finally:
+                with contextlib.suppress(Exception):
+                    remote_file.close()
+        return offset
+
+    def _fetch_parallel(
+        self,
+        full: str,
+        out: BinaryIO,
+        offset: int,
+        total: int,
+        progress: ProgressCallback | None,
+    ) -> int:
+        """Fetch ``[offset, total)`` over several connections; append it to ``out`` in order.
+
+        Worker threads, each on its own connection (so each has its own paramiko transport
+        thread doing the decryption), claim fixed-size chunks in file order and hand them back;
+        this thread appends them strictly in order, so the local file never has a hole and its
+        size stays a valid resume offset. A worker may run at most a few chunks ahead of the
+        writer, which bounds memory. This session serves one worker; the others open their own
+        session and close it when done. A second connection that cannot be opened only means
+        fewer streams; any failure while fetching fails the download with its typed error.
+        """
+        plan = _ChunkPlan(offset, total, PARALLEL_CHUNK_BYTES, ahead=DOWNLOAD_STREAMS + 1)
+        workers = [
+            threading.Thread(
+                target=_range_worker,
+                args=(plan, full, self if index == 0 else None, self._opener),
+                name=f"sftp-download-{index}",
+                daemon=True,
+            )
+            for index in range(DOWNLOAD_STREAMS)
+        ]
+        for worker in workers:
+            worker.start()
+        try:
+            while (blocks := plan.take()) is not None:
+                for block in blocks:
+                    out.write(block)
+                    offset += len(block)
+                out.flush()
+                if progress is not None:
+                    progress(offset, total)
+        finally:
+            plan.stop()
+            for worker in workers:
+                worker.join()
+        return offset
 
     def upload_atomic(
         self, local: Path, remote: str, *, progress: ProgressCallback | None = None
@@ -485,6 +570,206 @@ def _tune_for_download(remote_file: Any) -> None:
     remote_file._start_prefetch = start_prefetch
 
 
+class _ChunkPlan:
+    """Chunks of ``[start, total)`` claimed by download workers and taken back in order."""
+
+    def __init__(self, start: int, total: int, chunk: int, ahead: int) -> None:
+        self._start = start
+        self._total = total
+        self._chunk = chunk
+        self._count = -(-(total - start) // chunk)
+        self._ahead = ahead
+        self._claimed = 0  # chunks handed to workers
+        self._taken = 0  # chunks handed to the writer
+        self._ready: dict[int, list[bytes]] = {}
+        self._error: BaseException | None = None
+        self._stopped = False
+        self._extra: list[SftpSession] = []
+        self._cond = threading.Condition()
+
+    def claim(self) -> tuple[int, int, int] | None:
+        """The next chunk to fetch as (index, start, end), or None when there is nothing left."""
+        with self._cond:
+            while (
+                not self._stopped
+                and self._error is None
+                and self._claimed < self._count
+                and self._claimed >= self._taken + self._ahead
+            ):
+                self._cond.wait()
+            if self._stopped or self._error is not None or self._claimed >= self._count:
+                return None
+            index = self._claimed
+            self._claimed += 1
+        lo = self._start + index * self._chunk
+        return index, lo, min(self._total, lo + self._chunk)
+
+    def deliver(self, index: int, blocks: list[bytes]) -> None:
+        with self._cond:
+            self._ready[index] = blocks
+            self._cond.notify_all()
+
+    def fail(self, exc: BaseException) -> None:
+        with self._cond:
+            if self._error is None:
+                self._error = exc
+            self._cond.notify_all()
+
+    def take(self) -> list[bytes] | None:
+        """The next chunk in file order (None after the last); raises a worker's error once
+        the chunks fetched before it are written."""
+        with self._cond:
+            while True:
+                if self._taken >= self._count:
+                    return None
+                blocks = self._ready.pop(self._taken, None)
+                if blocks is not None:
+                    self._taken += 1
+                    self._cond.notify_all()
+                    return blocks
+                if self._error is not None:
+                    raise self._error
+                self._cond.wait()
+
+    def adopt(self, session: SftpSession) -> bool:
+        """Register a worker's own session, closed by :meth:`stop`; False if already stopped."""
+        with self._cond:
+            if self._stopped:
+                return False
+            self._extra.append(session)
+            return True
+
+    def stop(self) -> None:
+        """No more claims; close the workers' own sessions so a blocked read ends now."""
+        with self._cond:
+            self._stopped = True
+            self._ready.clear()
+            extra, self._extra = self._extra, []
+            self._cond.notify_all()
+        for session in extra:
+            session.close()
+
+
+def _range_worker(
+    plan: _ChunkPlan,
+    full: str,
+    session: SftpSession | None,
+    opener: Callable[[], SftpSession] | None,
+) -> None:
+    """Fetch claimed chunks over ``session``, or over a session of its own from ``opener``.
+
+    Never raises: every failure goes to the plan, so the caller sees it as a typed error (and
+    no thread dies with a stray traceback).
+    """
+    own = session is None
+    if session is None:
+        try:
+            if opener is None:
+                return
+            session = opener()
+        except BaseException:
+            return  # fewer streams, not a failure: the other workers claim every chunk
+        if not plan.adopt(session):
+            session.close()
+            return
+    try:
+        with session._errors(full):
+            remote_file: Any = session._client.open(full, "rb")
+            try:
+                _tune_for_download(remote_file)
+                while (claim := plan.claim()) is not None:
+                    index, lo, hi = claim
+                    blocks: list[bytes] = []
+                    for batch in _batches(lo, hi):
+                        blocks.extend(remote_file.readv(batch))
+                    plan.deliver(index, blocks)
+            finally:
+                with contextlib.suppress(Exception):
+                    remote_file.close()
+    except BaseException as exc:
+        plan.fail(exc)
+    finally:
+        if own:
+            session.close()
+
+
+class _ChunkedBytes:
+    """What :class:`_ChunkedPipe` keeps instead of one ``array``: the received strings, queued.
+
+    Supports exactly what ``BufferedPipe`` does with its buffer: ``len``, ``del b[:n]`` and
+    ``del b[:]``; reading is :meth:`peek`.
+    """
+
+    __slots__ = ("_chunks", "_head", "_size")
+
+    def __init__(self) -> None:
+        self._chunks: deque[bytes] = deque()
+        self._head = 0  # bytes of the first chunk already consumed
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def append(self, data: bytes) -> None:
+        if data:
+            self._chunks.append(data)
+            self._size += len(data)
+
+    def peek(self, limit: int | None = None) -> bytes:
+        wanted = self._size if limit is None else min(limit, self._size)
+        if wanted == 0:
+            return b""
+        first = self._chunks[0]
+        if len(first) - self._head >= wanted:
+            if self._head == 0 and wanted == len(first):
+                return first
+            return first[self._head : self._head + wanted]
+        parts: list[bytes] = []
+        head = self._head
+        for chunk in self._chunks:
+            part = chunk[head : head + wanted] if head or len(chunk) > wanted else chunk
+            parts.append(part)
+            wanted -= len(part)
+            head = 0
+            if wanted == 0:
+                break
+        return b"".join(parts)
+
+    def __delitem__(self, key: slice) -> None:
+        count = self._size if key.stop is None else min(int(key.stop), self._size)
+        self._size -= count
+        while count:
+            left = len(self._chunks[0]) - self._head
+            if count < left:
+                self._head += count
+                return
+            self._chunks.popleft()
+            self._head = 0
+            count -= left
+
+
+class _ChunkedPipe(BufferedPipe):  # type: ignore[misc]  # paramiko ships no type hints
+    """A channel's receive buffer without paramiko's per-read copying.
+
+    ``BufferedPipe`` appends every packet to an ``array`` and deletes each read from its front,
+    which moves everything still buffered: with a large window and a reader that fell a little
+    behind, that memmove (under the GIL) was the largest cost of a download. Same locking and
+    semantics; only the storage differs. Relies on paramiko 5.1's ``BufferedPipe`` internals
+    (``_buffer``, ``_buffer_frombytes``, ``_buffer_tobytes``), which the pinned version fixes.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._buffer = _ChunkedBytes()
+
+    def _buffer_frombytes(self, data: bytes) -> None:
+        self._buffer.append(bytes(data))
+
+    def _buffer_tobytes(self, limit: int | None = None) -> bytes:
+        result: bytes = self._buffer.peek(limit)
+        return result
+
+
 def _batches(offset: int, total: int) -> Iterator[list[tuple[int, int]]]:
     batch: list[tuple[int, int]] = []
     while offset < total:
@@ -562,10 +847,14 @@ def connect(
             window_size=CHANNEL_WINDOW, max_packet_size=CHANNEL_MAX_PACKET, timeout=timeout
         )
         channel.settimeout(io_timeout)
+        channel.in_buffer = _ChunkedPipe()  # before the subsystem starts, so before any data
         channel.invoke_subsystem("sftp")
         client = paramiko.SFTPClient(channel)
         transport.set_keepalive(15)
-        return SftpSession(endpoint, transport, client)
+        opener = functools.partial(
+            connect, endpoint, private_key, timeout=timeout, io_timeout=io_timeout
+        )
+        return SftpSession(endpoint, transport, client, opener)
     except SftpError:
         transport.close()
         raise

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 from pathlib import Path
 
 import pytest
 
+import integrations.sftp as sftp_module
 from integrations.localstack.sshd import ClientKey, LocalSshd, make_client_key
 from integrations.sftp import (
     AuthenticationRefused,
@@ -26,6 +28,7 @@ from integrations.sftp import (
     resolve_remote,
     unchanged_between,
 )
+from integrations.sftp import _ChunkedBytes as ChunkedBytes
 
 MiB = 1024 * 1024
 
@@ -206,10 +209,86 @@ def test_download_without_resume_starts_over(
     assert local.read_bytes() == b"new content"
 
 
-@pytest.mark.slow
-def test_download_resumes_after_sshd_is_killed_mid_transfer(
-    sftp_endpoint: SftpEndpoint, sftp_client_key: ClientKey, sshd_server: LocalSshd, tmp_path: Path
+def test_parallel_download_appends_in_order_and_resumes(
+    sftp_session: SftpSession,
+    sshd_server: LocalSshd,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Over several connections the local file still only grows at its end: after every
+    progress report it is exactly the reported prefix, so its size stays the resume offset."""
+    monkeypatch.setattr(sftp_module, "DOWNLOAD_STREAMS", 3)
+    monkeypatch.setattr(sftp_module, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(sftp_module, "PARALLEL_CHUNK_BYTES", MiB)
+    data = _random_bytes(10 * MiB + 7)
+    sshd_server.drop_file("inbox", "p.bin", data)
+    local = tmp_path / "p.bin"
+    local.write_bytes(data[: MiB + 5])
+    seen: list[int] = []
+
+    def check_prefix(done: int, total: int) -> None:
+        assert total == len(data)
+        assert local.stat().st_size == done
+        seen.append(done)
+
+    result = sftp_session.download("inbox/p.bin", local, progress=check_prefix)
+    assert result.resumed_from == MiB + 5
+    assert result.transferred == len(data) - (MiB + 5)
+    assert local.read_bytes() == data
+    assert seen == [MiB + 5 + i * MiB for i in range(10)] + [len(data)]
+    assert local.read_bytes()[: seen[3]] == data[: seen[3]]
+
+
+def test_parallel_download_without_a_second_connection_uses_one(
+    sftp_session: SftpSession,
+    sshd_server: LocalSshd,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sftp_module, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(sftp_module, "PARALLEL_CHUNK_BYTES", MiB)
+    data = _random_bytes(4 * MiB + 3)
+    sshd_server.drop_file("inbox", "q.bin", data)
+
+    def refused() -> SftpSession:
+        raise SftpConnectionLost("too many sessions")
+
+    sftp_session._opener = refused
+    result = sftp_session.download("inbox/q.bin", tmp_path / "q.bin")
+    assert result.transferred == len(data)
+    assert (tmp_path / "q.bin").read_bytes() == data
+    assert sftp_session.list_dir("inbox")[0].size == len(data)  # the session still works
+
+
+def test_chunked_receive_buffer_matches_a_bytearray() -> None:
+    rng = random.Random(7)
+    for _ in range(200):
+        reference = bytearray()
+        buffer = ChunkedBytes()
+        for _ in range(50):
+            if rng.random() < 0.5:
+                data = rng.randbytes(rng.randint(0, 40))
+                reference += data
+                buffer.append(data)
+            else:
+                limit = rng.choice([None, rng.randint(0, 90)])
+                assert buffer.peek(limit) == bytes(reference[:limit])
+                del buffer[:limit]
+                del reference[:limit]
+            assert len(buffer) == len(reference)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("streams", [1, 2], ids=["one-stream", "parallel"])
+def test_download_resumes_after_sshd_is_killed_mid_transfer(
+    sftp_endpoint: SftpEndpoint,
+    sftp_client_key: ClientKey,
+    sshd_server: LocalSshd,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    streams: int,
+) -> None:
+    monkeypatch.setattr(sftp_module, "DOWNLOAD_STREAMS", streams)
     data = _random_bytes(96 * MiB)
     sshd_server.drop_file("inbox", "payroll.bin", data)
     local = tmp_path / "payroll.bin.part"
@@ -222,12 +301,23 @@ def test_download_resumes_after_sshd_is_killed_mid_transfer(
 
     with connect(sftp_endpoint, sftp_client_key.pkey, timeout=10, io_timeout=20) as first:
         listed = first.list_dir("inbox")[0]
+        opened: list[SftpSession] = []
+        opener = first._opener
+        assert opener is not None
+
+        def counting_opener() -> SftpSession:
+            opened.append(opener())
+            return opened[-1]
+
+        first._opener = counting_opener
         with pytest.raises(SftpConnectionLost) as caught:
             first.download(listed.path, local, expected=listed, progress=crash_at_a_third)
     assert caught.value.retryable is True
+    assert len(opened) == streams - 1  # the parallel path really ran over two connections
     partial = local.stat().st_size
     assert 0 < partial < len(data)
     assert partial <= heartbeats[-1]
+    assert local.read_bytes() == data[:partial]  # a prefix, never a file with holes
 
     sshd_server.restart()  # same port, same host key: the pinned endpoint still works
     with connect(sftp_endpoint, sftp_client_key.pkey, timeout=10) as second:
