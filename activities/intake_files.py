@@ -25,7 +25,11 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+import nacha
 from contracts.intake import (
+    NACHA_CONTRACT,
+    Delivered,
+    DeliverRequest,
     FeedConfig,
     FetchedFile,
     FetchRequest,
@@ -143,7 +147,9 @@ class FileActivities:
         folder.mkdir(parents=True, exist_ok=True)
         return folder / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".part")
 
-    def _contract(self, feed: FeedConfig) -> Contract:
+    def _contract(self, feed: FeedConfig) -> Contract | None:
+        if feed.file_contract == NACHA_CONTRACT:
+            return None
         try:
             return load_contract(self.settings.file_contracts_dir / f"{feed.file_contract}.toml")
         except ContractError as exc:
@@ -236,8 +242,8 @@ class FileActivities:
         base: dict[str, Any] = {
             "sha256": fetched.sha256,
             "size": fetched.size,
-            "file_contract": contract.name,
-            "schema_version": contract.schema_version,
+            "file_contract": contract.name if contract else "nacha",
+            "schema_version": contract.schema_version if contract else 1,
         }
 
         def quarantine(reason: str, **extra: Any) -> ProcessedFile:
@@ -278,6 +284,10 @@ class FileActivities:
             ext = ext.removesuffix(".pgp").removesuffix(".gpg") or "dat"
         folder = self._landing_folder(feed.partner_id, entity, file_date)
         digest = fetched.sha256
+        if contract is None:
+            return self._land_nacha(
+                request, content, folder, ext, base, parsed.sequence, file_date, pgp_fingerprint
+            )
         parquet_tmp = staged.with_suffix(".parquet")
         summary = compile_validator(contract).validate(content, parquet_tmp)
         activity.heartbeat("validated")
@@ -382,6 +392,84 @@ class FileActivities:
                 leftover.unlink(missing_ok=True)
         return Finished(moved_to=target, report_uploaded=uploaded)
 
+    def _land_nacha(
+        self,
+        request: ProcessRequest,
+        content: Path,
+        folder: Path,
+        ext: str,
+        base: dict[str, Any],
+        sequence: int | None,
+        file_date: date,
+        pgp_fingerprint: str | None,
+    ) -> ProcessedFile:
+        """NACHA files are checked by the NACHA reader (lenient, as inbound files are), and
+        every problem goes in the report with its record number and field."""
+        digest = request.fetched.sha256
+        try:
+            ach_file = nacha.read(content)
+            problems = nacha.validate(ach_file, strict=False)
+        except nacha.NachaReadError as exc:
+            ach_file, problems = None, []
+            unreadable = str(exc)
+        else:
+            unreadable = ""
+        errors = [p for p in problems if p.severity == "error"]
+        report_path = None
+        if problems or unreadable:
+            out = io.StringIO()
+            writer = csv.writer(out, lineterminator="\r\n")
+            writer.writerow(REPORT_COLUMNS)
+            if unreadable:
+                writer.writerow(["", "", "unreadable", "", unreadable])
+            for p in problems:
+                writer.writerow(
+                    [p.record_number, p.field, p.code, "", f"{p.severity}: {p.message}"]
+                )
+            report = folder / f"{digest}.errors.csv"
+            _write_once(report, out.getvalue())
+            report_path = str(report)
+        entries = sum(1 for _ in ach_file.entries()) if ach_file is not None else None
+        common: dict[str, Any] = {
+            "report_path": report_path,
+            "rows_total": entries,
+            "rows_valid": entries if not errors and not unreadable else 0,
+            "rows_invalid": len(errors),
+            "sequence": sequence,
+            "file_date": file_date.isoformat(),
+            "pgp_fingerprint": pgp_fingerprint,
+        }
+        if unreadable or errors:
+            _link_once(content, folder / "_quarantine" / f"{digest}.{ext}")
+            reason = unreadable or f"{len(errors)} NACHA error(s), first: {errors[0].message}"
+            return ProcessedFile(outcome="quarantined", reason=reason, **base, **common)
+        raw = folder / f"{digest}.{ext}"
+        _link_once(content, raw)
+        metadata = {
+            "source": f"sftp://{request.feed.sftp.host}:{request.feed.sftp.port}/"
+            f"{request.feed.sftp.inbox}/{request.file.name}",
+            "partner_id": request.feed.partner_id,
+            "feed": request.feed.feed,
+            "received_at": request.received_at.isoformat(),
+            "checksum": {"sha256": digest},
+            "size_bytes": request.fetched.size,
+            "pgp_fingerprint": pgp_fingerprint,
+            "file_contract": "nacha",
+            "schema_version": 1,
+            "rows": {"total": entries, "valid": entries, "invalid": 0},
+            "warnings": len(problems),
+        }
+        metadata_path = folder / f"{digest}.json"
+        _write_once(metadata_path, json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+        return ProcessedFile(
+            outcome="landed",
+            reason=f"{len(problems)} NACHA warning(s)" if problems else "",
+            landing_path=str(raw),
+            metadata_path=str(metadata_path),
+            **base,
+            **common,
+        )
+
     # --- helpers -----------------------------------------------------------------------------
 
     def _landing_folder(self, partner: str, entity: str, day: date) -> Path:
@@ -416,3 +504,27 @@ class FileActivities:
         writer.writerows([REPORT_COLUMNS, ["", "", "file_refused", "", decision.reason]])
         path.write_text(out.getvalue())
         return path
+
+    # --- outbound ----------------------------------------------------------------------------
+
+    @activity.defn(name="sftp.deliver")
+    def deliver(self, request: DeliverRequest) -> Delivered:
+        """Upload once: a file of that name and size already in the outbox is ours from an
+        earlier attempt (names are unique per business key), so it is not sent again."""
+        local = Path(request.local_path)
+        if sha256_of(local) != request.sha256:
+            raise ApplicationError(
+                f"{local.name} changed since it was prepared",
+                type="OutboundChanged",
+                non_retryable=True,
+            )
+        remote = f"{request.feed.sftp.outbox}/{request.remote_name}"
+        try:
+            with self._session(request.feed) as session:
+                if self._exists(session, remote) and session.stat(remote).size == request.size:
+                    return Delivered(remote_path=remote, already_there=True)
+                session.upload_atomic(local, remote)
+        except SftpError as exc:
+            raise _application_error(exc) from None
+        activity.logger.info("delivered %s to %s", request.remote_name, request.feed.partner_id)
+        return Delivered(remote_path=remote, already_there=False)

@@ -15,6 +15,7 @@ from contracts.base import Contract, contract
 from intake.naming import NamingContract
 
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+NACHA_CONTRACT = "nacha.v1"  # built in: NACHA files are checked by the NACHA reader
 Outcome = Literal["landed", "duplicate", "quarantined"]
 
 
@@ -81,7 +82,7 @@ class FeedSchedule(_Strict):
         return self
 
 
-@contract("intake.feed_config", "1.0")
+@contract("intake.feed_config", "1.1")
 class FeedConfig(Contract):
     """One partner feed: where its files come from, what they must look like, when they are due."""
 
@@ -94,7 +95,12 @@ class FeedConfig(Contract):
     naming: NamingContract
     file_contract: str = Field(
         pattern=r"^[a-z0-9_]+\.v\d+$",
-        description="A file in file_contracts/ without .toml, e.g. acme_customers.v1.",
+        description="A file in file_contracts/ without .toml, e.g. acme_customers.v1; "
+        f"{NACHA_CONTRACT!r} checks NACHA files with the NACHA reader (lenient, as inbound).",
+    )
+    handoff: Literal["ach_returns"] | None = Field(
+        default=None,
+        description="The domain flow a landed file is handed to, by reference.",
     )
     pgp: PgpPolicy | None = None
     schedule: FeedSchedule
@@ -102,12 +108,18 @@ class FeedConfig(Contract):
     settle_seconds: float = Field(default=2.0, ge=0, le=300)
     dedupe_window_days: int | None = Field(default=None, ge=1, le=366)
 
+    @model_validator(mode="after")
+    def _handoff(self) -> FeedConfig:
+        if self.handoff == "ach_returns" and self.file_contract != NACHA_CONTRACT:
+            raise ValueError(f"handoff ach_returns needs file_contract = {NACHA_CONTRACT!r}")
+        return self
+
     @property
     def schedule_id(self) -> str:
         return f"intake-{self.partner_id}-{self.feed}"
 
 
-@contract("intake.loaded_feed", "1.0")
+@contract("intake.loaded_feed", "1.1")
 class LoadedFeed(Contract):
     feed: FeedConfig
     file_task_queue: str = Field(description="Task queue of the worker pool that moves files.")
@@ -136,7 +148,7 @@ class InboxListing(Contract):
     )
 
 
-@contract("intake.fetch_request", "1.0")
+@contract("intake.fetch_request", "1.1")
 class FetchRequest(Contract):
     feed: FeedConfig
     file: InboxFile
@@ -174,7 +186,7 @@ class KnownDigest(Contract):
     decided_reason: str | None = None
 
 
-@contract("intake.process_request", "1.0")
+@contract("intake.process_request", "1.1")
 class ProcessRequest(Contract):
     feed: FeedConfig
     file: InboxFile
@@ -223,7 +235,7 @@ class FileDecision(Contract):
     schema_drift: bool = False
 
 
-@contract("intake.record_request", "1.0")
+@contract("intake.record_request", "1.1")
 class RecordRequest(Contract):
     feed: FeedConfig
     decision: FileDecision
@@ -238,7 +250,7 @@ class Recorded(Contract):
     sequence_warnings: list[str] = Field(default_factory=list)
 
 
-@contract("intake.finish_request", "1.0")
+@contract("intake.finish_request", "1.1")
 class FinishRequest(Contract):
     feed: FeedConfig
     decision: FileDecision
@@ -251,7 +263,7 @@ class Finished(Contract):
     report_uploaded: str | None = None
 
 
-@contract("intake.dedupe_request", "1.0")
+@contract("intake.dedupe_request", "1.1")
 class DedupeRequest(Contract):
     feed: FeedConfig
     sha256: str
@@ -268,7 +280,24 @@ class Deduped(Contract):
     )
 
 
-@contract("intake.sla_check", "1.0")
+@contract("sftp.deliver_request", "1.0")
+class DeliverRequest(Contract):
+    """Put a local file into a partner's outbox exactly once (temp name, then rename)."""
+
+    feed: FeedConfig
+    local_path: str
+    remote_name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,180}$")
+    sha256: str
+    size: int
+
+
+@contract("sftp.delivered", "1.0")
+class Delivered(Contract):
+    remote_path: str
+    already_there: bool
+
+
+@contract("intake.sla_check", "1.1")
 class SlaCheck(Contract):
     feed: FeedConfig
     now: datetime

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
+from integrations.ach_cli import ach_app
 from integrations.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(
@@ -33,6 +34,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(workflow_app, name="workflow")
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(feeds_app, name="feeds")
+app.add_typer(ach_app, name="ach")
 
 DEV_DIR = Path(".dev")
 

@@ -9,6 +9,7 @@ API, then a demo that drives real workflows. Local secrets are generated once in
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import os
 import secrets
@@ -31,6 +32,7 @@ from integrations.localstack.postgres import LocalPostgres
 from integrations.localstack.sshd import LocalSshd, make_client_key
 from integrations.localstack.temporal import LocalTemporal
 from integrations.migrations import migrate
+from workflows.search_attributes import dev_server_flags
 
 PG_PORT = 55432
 TEMPORAL_PORT = 7233
@@ -100,6 +102,7 @@ class DevStack:
             "INTEGRATIONS_METRICS_PORT": str(WORKER_METRICS_PORT),
             "INTEGRATIONS_SFTP_KEYS_DIR": str((self.root / "sftp-keys").resolve()),
             "INTEGRATIONS_GNUPG_HOME": str((self.root / "gnupg").resolve()),
+            "INTEGRATIONS_PII_LOOKUP_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
         }
         self.env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
         self.env_file.chmod(0o600)
@@ -150,6 +153,7 @@ class DevStack:
             ui_port=UI_PORT,
             metrics_port=TEMPORAL_METRICS_PORT,
             codec_endpoint=f"http://localhost:{CODEC_PORT}",
+            search_attributes=dev_server_flags(),
         )
         self.say("temporal: starting dev server")
         temporal.start()

@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     sftp_keys_dir: Path | None = None  # our SSH private keys, one file per feed (secrets)
     gnupg_home: Path | None = None  # holds our PGP secret key and partners' public keys
     gnupg_passphrase: SecretStr | None = None
+    # HMAC key for lookups over sealed PII (is this account blocked?); base64 of >= 32 bytes.
+    pii_lookup_key: SecretStr | None = None
 
     @field_validator("codec_cors_origins", mode="before")
     @classmethod

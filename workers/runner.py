@@ -19,11 +19,13 @@ import asyncpg
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.ach import AchActivities
 from activities.demo import DemoActivities
 from activities.intake_dedupe import RowDedupe
 from activities.intake_files import FileActivities
 from activities.intake_records import IntakeRecords
 from integrations.settings import Settings
+from integrations.temporal_client import key_ring_from
 from workflows.catalog import Queue, workflows_for
 
 log = logging.getLogger(__name__)
@@ -41,7 +43,14 @@ def activities_for(
     if queue == "general":
         demo = DemoActivities(pool)
         records = IntakeRecords(pool, settings, client)
+        ach = AchActivities(pool, settings, key_ring_from(settings), client)
         return [
+            ach.ingest_file,
+            ach.prepare_representment,
+            ach.block_account,
+            ach.apply_correction,
+            ach.record_event,
+            ach.audit,
             demo.greet,
             records.load_feed,
             records.lookup_digest,
@@ -51,7 +60,14 @@ def activities_for(
         ]
     files = FileActivities(settings)
     dedupe = RowDedupe(pool, settings)
-    return [files.list_inbox, files.fetch, files.process, files.finish, dedupe.dedupe_rows]
+    return [
+        files.list_inbox,
+        files.fetch,
+        files.process,
+        files.finish,
+        files.deliver,
+        dedupe.dedupe_rows,
+    ]
 
 
 def build_worker(

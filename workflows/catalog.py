@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from contracts.ach import AchReturnStart
 from contracts.base import Contract
 from contracts.demo import DemoInput
 from contracts.intake import IntakeRequest
+from workflows.ach_return import AchReturnWorkflow
 from workflows.demo import DemoWorkflow
 from workflows.file_intake import FileIntakeWorkflow
 
@@ -51,6 +53,15 @@ CATALOG: dict[str, WorkflowSpec] = {
             id_prefix="intake",
             summary="Lands, de-duplicates or quarantines every file in a partner feed's SFTP inbox "
             "(normally started by the feed's Schedule).",
+        ),
+        WorkflowSpec(
+            name="AchReturn",
+            workflow=AchReturnWorkflow,
+            input=AchReturnStart,
+            queue="general",
+            id_prefix="ach-return",
+            summary="The return/NOC case of one original ACH entry (normally signal-with-started "
+            "by `integrations ach ingest` or file intake).",
         ),
     )
 }

