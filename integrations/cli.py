@@ -484,6 +484,171 @@ def feeds_scorecard(
         )
 
 
+# --- ach (ops) ---------------------------------------------------------------------------------
+
+
+@ach_app.command("originations-import")
+def ach_originations_import(
+    ach_file: Annotated[Path, typer.Argument(help="An outbound NACHA file we sent.")],
+    bank: Annotated[str, typer.Option(help="PARTNER/FEED of the bank that will return it.")],
+) -> None:
+    """Record what we originated, so returns and NOCs find their original entry."""
+    from integrations.ach import AchInputError, import_originations, lookup_key
+    from integrations.temporal_client import key_ring_from
+
+    partner, feed = _feed_ref(bank)
+
+    async def work(pool: Any, client: Any, settings: Settings) -> int:
+        return await import_originations(
+            pool,
+            key_ring_from(settings),
+            lookup_key(settings),
+            ach_file,
+            partner_id=partner,
+            bank_feed=feed,
+            source=f"cli:{ach_file.name}",
+        )
+
+    try:
+        added = _with_services(work)
+    except AchInputError as exc:
+        raise _fail(str(exc), 2) from None
+    typer.echo(f"recorded {added} new origination(s) from {ach_file.name}")
+
+
+@ach_app.command("ingest")
+def ach_ingest(
+    ach_file: Annotated[Path, typer.Argument(help="A return/NOC file from the bank.")],
+    bank: Annotated[str, typer.Option(help="PARTNER/FEED the file came from.")],
+) -> None:
+    """Open (or signal) one AchReturn case per returned or corrected entry; safe to repeat."""
+    from datetime import date
+
+    from contracts.ach import IngestRequest
+    from integrations.ach import AchInputError, ingest
+
+    partner, feed = _feed_ref(bank)
+    request = IngestRequest(
+        path=str(ach_file.resolve()), partner_id=partner, bank_feed=feed, received_on=date.today()
+    )
+
+    async def work(pool: Any, client: Any, settings: Settings) -> Any:
+        return await ingest(pool, client, settings, request)
+
+    try:
+        summary = _with_services(work)
+    except AchInputError as exc:
+        raise _fail(str(exc), 2) from None
+    typer.echo(json.dumps(summary.model_dump(mode="json"), indent=2))
+
+
+def _case_handle(trace: str) -> tuple[str, Callable[[Callable[[Any], Awaitable[Any]]], Any]]:
+    from integrations.ach import workflow_id
+    from integrations.temporal_client import TemporalUnavailable, connect
+
+    def run(work: Callable[[Any], Awaitable[Any]]) -> Any:
+        settings = _settings()
+
+        async def main() -> Any:
+            client = await connect(settings)
+            return await work(client.get_workflow_handle(workflow_id(trace)))
+
+        try:
+            return asyncio.run(main())
+        except TemporalUnavailable as exc:
+            raise _fail(str(exc), 1) from None
+
+    return workflow_id(trace), run
+
+
+def _decide(trace: str, update: str, decision: Any) -> None:
+    from temporalio.client import WorkflowUpdateFailedError
+
+    from ach_returns.state_machine import ReturnCase
+
+    _, run = _case_handle(trace)
+
+    async def work(handle: Any) -> ReturnCase:
+        result: ReturnCase = await handle.execute_update(update, decision, result_type=ReturnCase)
+        return result
+
+    try:
+        case = run(work)
+    except WorkflowUpdateFailedError as exc:
+        raise _fail(f"refused: {exc.cause}", 1) from None
+    typer.echo(f"{trace}: {case.state}")
+
+
+@ach_app.command("show")
+def ach_show(
+    trace: Annotated[str, typer.Argument(help="Original entry trace number (15 digits).")],
+) -> None:
+    """The case of an original entry: state, codes, deadline and timeline."""
+    from ach_returns.state_machine import ReturnCase
+
+    _, run = _case_handle(trace)
+
+    async def work(handle: Any) -> Any:
+        case: ReturnCase | None = await handle.query("case", result_type=ReturnCase)
+        return case
+
+    case = run(work)
+    if case is None:
+        raise _fail(f"no case for {trace}", 1)
+    typer.echo(json.dumps(case.model_dump(mode="json", exclude={"seen_notices"}), indent=2))
+
+
+@ach_app.command("approve")
+def ach_approve(
+    trace: Annotated[str, typer.Argument(help="Original entry trace number.")],
+    actor: Annotated[str, typer.Option(help="Who decides (kept in the audit log).")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")],
+) -> None:
+    """Approve re-presenting an R01/R09 return (at most twice within 180 days)."""
+    from ach_returns.state_machine import ApproveRepresentment
+
+    _decide(trace, "approve_representment", ApproveRepresentment(actor=actor, reason=reason))
+
+
+@ach_app.command("correct")
+def ach_correct(
+    trace: Annotated[str, typer.Argument(help="Original entry trace number.")],
+    actor: Annotated[str, typer.Option(help="Who decides (kept in the audit log).")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")],
+    routing: Annotated[str, typer.Option(help="Corrected routing number (check digit verified).")],
+    account: Annotated[
+        str | None, typer.Option(help="Corrected account number; prompted (hidden) if omitted.")
+    ] = None,
+) -> None:
+    """Provide corrected account details for an account-level return (R02/R03/R04...)."""
+    from pydantic import ValidationError
+
+    from ach_returns.state_machine import ProvideCorrection
+
+    if account is None:
+        account = typer.prompt("Corrected account number", hide_input=True)
+    try:
+        decision = ProvideCorrection(
+            actor=actor, reason=reason, routing_number=routing, account_number=account
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise _fail(f"invalid correction: {first['loc'][0]}: {first['msg']}") from None
+    _decide(trace, "provide_correction", decision)
+
+
+@ach_app.command("write-off")
+def ach_write_off(
+    trace: Annotated[str, typer.Argument(help="Original entry trace number.")],
+    actor: Annotated[str, typer.Option(help="Who decides (kept in the audit log).")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")],
+) -> None:
+    """Close a case as uncollectable."""
+    from ach_returns.state_machine import WriteOff
+
+    _decide(trace, "write_off", WriteOff(actor=actor, reason=reason))
+
+
 def main() -> None:
     try:
         app()

@@ -28,7 +28,7 @@ from intake.findings import RowError, Rule, ValidationSummary, mask_value
 from intake.validation import compile_validator, validate_file
 
 REPO = Path(__file__).resolve().parent.parent
-CORPUS = Path("/work/shared/corpus")
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
 CUSTOMERS = """
 name = "customers"

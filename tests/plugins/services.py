@@ -16,6 +16,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 from pydantic import SecretStr
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -88,6 +90,16 @@ async def time_skipping_env(key_ring: KeyRing) -> AsyncIterator[WorkflowEnvironm
         test_server_existing_path=temporal_binary("temporal-test-server"),
     )
     async with env:
+        # The test server knows no custom search attributes until they are registered.
+        await env.client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=env.client.namespace,
+                search_attributes={
+                    key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+                    for key in ALL_SEARCH_ATTRIBUTES
+                },
+            )
+        )
         yield env
 
 
