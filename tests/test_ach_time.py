@@ -70,19 +70,18 @@ def _start(trace: str, settings: Settings, settled: date) -> AchReturnStart:
     )
 
 
-async def _case(handle: WorkflowHandle[object, object]) -> ReturnCase:
+async def _case(handle: WorkflowHandle[object, ReturnCase]) -> ReturnCase:
     case: ReturnCase | None = await handle.query("case", result_type=ReturnCase)
     assert case is not None
     return case
 
 
-async def _write_off_and_finish(handle: WorkflowHandle[object, object]) -> ReturnCase:
+async def _write_off_and_finish(handle: WorkflowHandle[object, ReturnCase]) -> ReturnCase:
     await handle.execute_update(
         "write_off", WriteOff(actor="ops:cy", reason="uncollectable"), result_type=ReturnCase
     )
     # Closed cases linger 60 days for late or duplicate notices, then complete.
-    done: ReturnCase = await handle.result(rpc_timeout=timedelta(seconds=60))
-    return done
+    return await handle.result(rpc_timeout=timedelta(seconds=60))
 
 
 async def test_unapproved_r01_becomes_an_exception_when_the_180_day_window_closes(
