@@ -74,6 +74,16 @@ class AchReturnWorkflow:
     @workflow.run
     async def run(self, start: AchReturnStart) -> ReturnCase:
         self._start = start
+        # v2: cases set their own business search attributes, so a case started by hand (or by
+        # an old client) is as filterable in the Web UI as one started by ingest. Histories of
+        # cases that began before this change replay without it (tests/histories/*-v1-*).
+        if workflow.patched("case-search-attributes"):
+            workflow.upsert_search_attributes(
+                [
+                    TRACE_NUMBER.value_set(start.trace_number),
+                    PARTNER.value_set(start.partner_id),
+                ]
+            )
         self._case = start.case or ReturnCase(
             trace_number=start.trace_number, partner_id=start.partner_id, original=start.original
         )
