@@ -1,8 +1,22 @@
 """Imports every module that registers contracts, so ``all_contracts()`` sees them all."""
 
 from ach_returns import state_machine
-from contracts import ach, audit, demo, intake
+from contracts import ach, audit, demo, intake, payouts
 from intake import file_contract, findings, naming
 from nacha import summaries
+from payouts import bank_statements, reconciliation
 
-MODULES = (ach, audit, demo, intake, file_contract, findings, naming, summaries, state_machine)
+MODULES = (
+    ach,
+    audit,
+    demo,
+    intake,
+    payouts,
+    file_contract,
+    findings,
+    naming,
+    summaries,
+    state_machine,
+    bank_statements,
+    reconciliation,
+)

@@ -8,10 +8,15 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import asyncpg
+
 import nacha
 from contracts.intake import FeedConfig, FeedSchedule, SftpSource
 from intake.naming import NamingContract
+from integrations.ach import import_originations, lookup_key
+from integrations.codec import KeyRing
 from integrations.localstack.sshd import LocalSshd
+from integrations.settings import Settings
 from nacha import Batch, Entry, NocAddenda, Payment, ReturnAddenda
 
 ROUTINGS = ["091000019", "021000021", "011000015"]
@@ -26,7 +31,7 @@ def outbound_debits(odfi: str, amounts: list[int], effective: date) -> bytes:
     payments = [
         Payment(
             routing_number=ROUTINGS[i % len(ROUTINGS)],
-            account_number=f"{40_000_000 + i}",
+            account_number=f"{odfi}{i:04d}",  # unique per test: blocks are per account
             amount_cents=amount,
             name=f"Payer {i}",
         )
@@ -138,3 +143,27 @@ def write(tmp: Path, name: str, data: bytes) -> Path:
     path = tmp / name
     path.write_bytes(data)
     return path
+
+
+async def originate(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    key_ring: KeyRing,
+    feed: FeedConfig,
+    tmp: Path,
+    amounts: list[int],
+) -> tuple[str, bytes]:
+    """Send (on paper) debits from a fresh ODFI and import them as originations."""
+    odfi = fresh_odfi()
+    outbound = outbound_debits(odfi, amounts, date.today())
+    added = await import_originations(
+        pool,
+        key_ring,
+        lookup_key(settings),
+        write(tmp, "sent.ach", outbound),
+        partner_id=feed.partner_id,
+        bank_feed=feed.feed,
+        source="test",
+    )
+    assert added == len(amounts)
+    return odfi, outbound

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
-import sys
 import uuid
 from datetime import date
 from pathlib import Path
@@ -16,13 +14,13 @@ from temporalio.client import Client
 
 from ach_returns.state_machine import ApproveRepresentment, CaseState, ReturnCase
 from contracts.ach import IngestRequest
-from integrations.ach import import_originations, ingest, lookup_key, workflow_id
+from integrations.ach import ingest, workflow_id
 from integrations.codec import KeyRing
 from integrations.feeds import register_feed
 from integrations.localstack.sshd import LocalSshd
 from integrations.settings import Settings
-from tests.ach_support import bank_feed, bank_file, fresh_odfi, outbound_debits, write
-from tests.plugins.services import settings_env
+from tests.ach_support import bank_feed, bank_file, fresh_odfi, originate, write
+from tests.plugins.services import spawn_worker, stop_processes
 from tests.test_ach_returns import wait_for_state
 
 
@@ -42,39 +40,11 @@ async def test_worker_killed_between_writing_and_uploading_sends_one_file(
             "task_queue_sftp": f"achkill-sftp-{suffix}",
         }
     )
-    env = settings_env(own)
     feed = bank_feed(sshd_server, f"returns-{suffix[:6]}")
     await register_feed(pool, client, own, feed)
-    odfi = fresh_odfi()
-    outbound = outbound_debits(odfi, [2500], date.today())
-    await import_originations(
-        pool,
-        key_ring,
-        lookup_key(own),
-        write(tmp_path, "sent.ach", outbound),
-        partner_id=feed.partner_id,
-        bank_feed=feed.feed,
-        source="test",
-    )
+    odfi, outbound = await originate(pool, own, key_ring, feed, tmp_path, [2500])
 
-    def spawn() -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "integrations.cli",
-                "worker",
-                "--queue",
-                "general",
-                "--queue",
-                "sftp",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-    first, second = spawn(), None
+    first, second = spawn_worker(own, "general", "sftp"), None
     try:
         await ingest(
             pool,
@@ -112,13 +82,10 @@ async def test_worker_killed_between_writing_and_uploading_sends_one_file(
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
         uploaded_before_restart = (sshd_server.folder("outbox") / name).exists()
-        second = spawn()
+        second = spawn_worker(own, "general", "sftp")
         case = await asyncio.wait_for(approval, timeout=120)
     finally:
-        for proc in (first, second):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                proc.wait(timeout=30)
+        stop_processes(first, second)
 
     assert case.state == CaseState.REPRESENTED and case.representments == 1
     assert not uploaded_before_restart  # the kill fell between writing and uploading

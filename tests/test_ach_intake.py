@@ -17,12 +17,12 @@ from temporalio.client import Client
 import nacha
 from ach_returns.state_machine import CaseState
 from contracts.intake import IntakeRequest, IntakeRunResult
-from integrations.ach import import_originations, lookup_key, workflow_id
+from integrations.ach import workflow_id
 from integrations.codec import KeyRing
 from integrations.feeds import register_feed
 from integrations.localstack.sshd import LocalSshd
 from integrations.settings import Settings
-from tests.ach_support import bank_feed, bank_file, fresh_odfi, outbound_debits, write
+from tests.ach_support import bank_feed, bank_file, fresh_odfi, originate
 from tests.plugins.services import settings_env
 from tests.test_ach_returns import wait_for_state
 
@@ -37,17 +37,7 @@ async def test_return_file_over_sftp_opens_cases_and_a_broken_one_is_quarantined
 ) -> None:
     feed = bank_feed(sshd_server, f"returns-{uuid.uuid4().hex[:6]}")
     await register_feed(pool, client, workers, feed)
-    odfi = fresh_odfi()
-    outbound = outbound_debits(odfi, [1500, 2500], date.today())
-    await import_originations(
-        pool,
-        key_ring,
-        lookup_key(workers),
-        write(tmp_path, "sent.ach", outbound),
-        partner_id=feed.partner_id,
-        bank_feed=feed.feed,
-        source="test",
-    )
+    odfi, outbound = await originate(pool, workers, key_ring, feed, tmp_path, [1500, 2500])
     returns = bank_file(outbound, {1: "R01"}, rdfi_trace_base=fresh_odfi())
     # A file whose batch control miscounts its records: an error a partner must fix.
     lines = returns.split(b"\n")

@@ -25,12 +25,12 @@ from ach_returns.state_machine import (
 )
 from contracts.ach import IngestRequest
 from contracts.intake import FeedConfig
-from integrations.ach import import_originations, ingest, lookup_key, workflow_id
+from integrations.ach import ingest, workflow_id
 from integrations.codec import KeyRing
 from integrations.feeds import register_feed
 from integrations.localstack.sshd import LocalSshd
 from integrations.settings import Settings
-from tests.ach_support import bank_feed, bank_file, fresh_odfi, outbound_debits, write
+from tests.ach_support import bank_feed, bank_file, fresh_odfi, originate, outbound_debits, write
 from tests.replay import record_history
 
 
@@ -55,29 +55,6 @@ async def bank(
     return feed
 
 
-async def _originate(
-    pool: asyncpg.Pool,
-    settings: Settings,
-    key_ring: KeyRing,
-    feed: FeedConfig,
-    tmp: Path,
-    amounts: list[int],
-) -> tuple[str, bytes]:
-    odfi = fresh_odfi()
-    outbound = outbound_debits(odfi, amounts, date.today())
-    added = await import_originations(
-        pool,
-        key_ring,
-        lookup_key(settings),
-        write(tmp, "sent.ach", outbound),
-        partner_id=feed.partner_id,
-        bank_feed=feed.feed,
-        source="test",
-    )
-    assert added == len(amounts)
-    return odfi, outbound
-
-
 async def test_return_file_opens_cases_and_ops_steer_them(
     bank: FeedConfig,
     sshd_server: LocalSshd,
@@ -87,7 +64,7 @@ async def test_return_file_opens_cases_and_ops_steer_them(
     key_ring: KeyRing,
     tmp_path: Path,
 ) -> None:
-    odfi, outbound = await _originate(pool, workers, key_ring, bank, tmp_path, [5000, 6000, 7000])
+    odfi, outbound = await originate(pool, workers, key_ring, bank, tmp_path, [5000, 6000, 7000])
     returns = bank_file(outbound, {0: "R01", 2: "R03"}, rdfi_trace_base=fresh_odfi())
     request = IngestRequest(
         path=str(write(tmp_path, "returns.ach", returns)),
@@ -198,7 +175,7 @@ async def test_unauthorized_blocks_unknown_is_exception_noc_applies(
     key_ring: KeyRing,
     tmp_path: Path,
 ) -> None:
-    odfi, outbound = await _originate(pool, workers, key_ring, bank, tmp_path, [1000, 2000])
+    odfi, outbound = await originate(pool, workers, key_ring, bank, tmp_path, [1000, 2000])
     stray_odfi = fresh_odfi()
     stray = outbound_debits(stray_odfi, [999], date.today())  # never imported: unknown trace
     for name, data in (

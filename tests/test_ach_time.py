@@ -70,6 +70,21 @@ def _start(trace: str, settings: Settings, settled: date) -> AchReturnStart:
     )
 
 
+async def _open(
+    env: WorkflowEnvironment, settings: Settings, trace: str, code: str, settled: date, today: date
+) -> WorkflowHandle[object, ReturnCase]:
+    """A case whose original settled on ``settled``, returned with ``code`` today."""
+    return await env.client.start_workflow(
+        "AchReturn",
+        _start(trace, settings, settled),
+        id=f"ach-return-{trace}",
+        task_queue=settings.task_queue_general,
+        start_signal="return_received",
+        start_signal_args=[ReturnNotice(notice_id="ret-1", code=code, received_on=today)],
+        result_type=ReturnCase,
+    )
+
+
 async def _case(handle: WorkflowHandle[object, ReturnCase]) -> ReturnCase:
     case: ReturnCase | None = await handle.query("case", result_type=ReturnCase)
     assert case is not None
@@ -90,15 +105,7 @@ async def test_unapproved_r01_becomes_an_exception_when_the_180_day_window_close
     env, settings = skipping
     trace = f"{uuid.uuid4().int % 10**15:015d}"
     today = (await env.get_current_time()).date()
-    handle = await env.client.start_workflow(
-        "AchReturn",
-        _start(trace, settings, today),
-        id=f"ach-return-{trace}",
-        task_queue=settings.task_queue_general,
-        start_signal="return_received",
-        start_signal_args=[ReturnNotice(notice_id="ret-1", code="R01", received_on=today)],
-        result_type=ReturnCase,
-    )
+    handle = await _open(env, settings, trace, "R01", today, today)
     await env.sleep(timedelta(days=179))
     assert (await _case(handle)).state == CaseState.REPRESENTMENT_PENDING
     await env.sleep(timedelta(days=3))
@@ -125,15 +132,7 @@ async def test_account_level_return_escalates_then_excepts(
     env, settings = skipping
     trace = f"{uuid.uuid4().int % 10**15:015d}"
     today = (await env.get_current_time()).date()
-    handle = await env.client.start_workflow(
-        "AchReturn",
-        _start(trace, settings, today),
-        id=f"ach-return-{trace}",
-        task_queue=settings.task_queue_general,
-        start_signal="return_received",
-        start_signal_args=[ReturnNotice(notice_id="ret-1", code="R03", received_on=today)],
-        result_type=ReturnCase,
-    )
+    handle = await _open(env, settings, trace, "R03", today, today)
     await env.sleep(timedelta(days=30))
     case = await _case(handle)
     assert case.state == CaseState.EXCEPTION
@@ -157,15 +156,7 @@ async def test_approval_after_the_window_is_refused(
     today = (await env.get_current_time()).date()
     # Settled 200 days before the return arrived: past 180 days on arrival.
     settled = today - timedelta(days=200)
-    handle = await env.client.start_workflow(
-        "AchReturn",
-        _start(trace, settings, settled),
-        id=f"ach-return-{trace}",
-        task_queue=settings.task_queue_general,
-        start_signal="return_received",
-        start_signal_args=[ReturnNotice(notice_id="ret-1", code="R01", received_on=today)],
-        result_type=ReturnCase,
-    )
+    handle = await _open(env, settings, trace, "R01", settled, today)
     await env.sleep(timedelta(seconds=1))
     assert (await _case(handle)).state == CaseState.EXCEPTION
     with pytest.raises(WorkflowUpdateFailedError):

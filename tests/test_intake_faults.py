@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -23,7 +21,7 @@ from integrations.localstack.postgres import LocalPostgres
 from integrations.localstack.sshd import LocalSshd
 from integrations.settings import Settings
 from tests.intake_support import customer_rows, customers_csv, feed_for, name_for
-from tests.plugins.services import settings_env
+from tests.plugins.services import spawn_worker, stop_processes
 
 
 async def _wait_until(predicate: object, timeout: float, what: str) -> None:
@@ -132,11 +130,13 @@ async def test_worker_killed_between_landing_and_archiving_lands_once(
 ) -> None:
     """Own worker process on its own queues, SIGKILLed as soon as the file has landed."""
     suffix = uuid.uuid4().hex[:8]
-    env = settings_env(settings)
-    env["INTEGRATIONS_TASK_QUEUE_GENERAL"] = f"kill-general-{suffix}"
-    env["INTEGRATIONS_TASK_QUEUE_SFTP"] = f"kill-sftp-{suffix}"
+    own = settings.model_copy(
+        update={
+            "task_queue_general": f"kill-general-{suffix}",
+            "task_queue_sftp": f"kill-sftp-{suffix}",
+        }
+    )
     feed = feed_for(sshd_server, feed=f"killed-{suffix[:6]}")
-    own = settings.model_copy(update={"task_queue_general": env["INTEGRATIONS_TASK_QUEUE_GENERAL"]})
     await register_feed(pool, client, own, feed)
     content = customers_csv(customer_rows(20_000))
     name = name_for(content, 1)
@@ -144,24 +144,7 @@ async def test_worker_killed_between_landing_and_archiving_lands_once(
     digest = hashlib.sha256(content).hexdigest()
     landed = settings.landing_zone_dir / "acme" / "customers" / "2025-11-05" / f"{digest}.csv"
 
-    def spawn() -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "integrations.cli",
-                "worker",
-                "--queue",
-                "general",
-                "--queue",
-                "sftp",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-    first = spawn()
+    first = spawn_worker(own, "general", "sftp")
     second = None
     try:
         handle = await client.start_workflow(
@@ -175,13 +158,10 @@ async def test_worker_killed_between_landing_and_archiving_lands_once(
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
         archived_before_restart = (sshd_server.folder("archive") / name).exists()
-        second = spawn()
+        second = spawn_worker(own, "general", "sftp")
         result = await asyncio.wait_for(handle.result(), timeout=180)
     finally:
-        for proc in (first, second):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                proc.wait(timeout=30)
+        stop_processes(first, second)
 
     (decision,) = result.decisions
     assert decision.outcome == "landed"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from decimal import Decimal
@@ -17,19 +16,12 @@ from temporalio.client import Client, WorkflowHandle
 
 from contracts.demo import DemoInput, DemoResult
 from integrations.settings import Settings
-from tests.plugins.services import settings_env
+from tests.plugins.services import spawn_worker
 
 
 def _spawn_worker(settings: Settings, queue: str) -> subprocess.Popen[str]:
-    env = settings_env(settings)
-    env["INTEGRATIONS_TASK_QUEUE_GENERAL"] = queue
-    return subprocess.Popen(
-        [sys.executable, "-m", "integrations.cli", "worker", "--queue", "general"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    own = settings.model_copy(update={"task_queue_general": queue})
+    return spawn_worker(own, "general", capture=True)
 
 
 async def _wait_for_heartbeat(handle: WorkflowHandle[object, object], timeout: float = 30) -> None:

@@ -8,6 +8,8 @@ import base64
 import os
 import secrets
 import shutil
+import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -144,6 +146,27 @@ def settings_env(settings: Settings) -> dict[str, str]:
             value = ",".join(value)
         env[f"INTEGRATIONS_{name.upper()}"] = str(value)
     return env
+
+
+def spawn_worker(settings: Settings, *queues: str, capture: bool = False) -> subprocess.Popen[str]:
+    """``integrations worker`` as a real process with these settings (fault tests kill it)."""
+    args = [sys.executable, "-m", "integrations.cli", "worker"]
+    for queue in queues:
+        args += ["--queue", queue]
+    return subprocess.Popen(
+        args,
+        env=settings_env(settings),
+        stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if capture else subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def stop_processes(*processes: subprocess.Popen[str] | None) -> None:
+    for process in processes:
+        if process is not None and process.poll() is None:
+            process.terminate()
+            process.wait(timeout=60)
 
 
 @pytest.fixture(scope="session")
