@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 import nacha
 from activities.audit import write_audit
+from activities.outbox import record_event
 from contracts.ach import (
     BlockRequest,
     CorrectionRequest,
@@ -237,15 +238,7 @@ class AchActivities:
     @activity.defn(name="ach.record_event")
     async def record_event(self, event: OutboxEvent) -> bool:
         """Put a domain event in the outbox once (published by the messaging relay)."""
-        status = await self.pool.execute(
-            """INSERT INTO outbox_events (message_id, event_type, subject, payload)
-               VALUES ($1, $2, $3, $4::jsonb) ON CONFLICT (message_id) DO NOTHING""",
-            event.message_id,
-            event.event_type,
-            event.subject,
-            json.dumps(event.payload, default=str),
-        )
-        return bool(status.endswith(" 1"))
+        return await record_event(self.pool, event)
 
     @activity.defn(name="audit.write")
     async def audit(self, entry: AuditEntry) -> bool:

@@ -1,7 +1,7 @@
 """Imports every module that registers contracts, so ``all_contracts()`` sees them all."""
 
 from ach_returns import state_machine
-from contracts import ach, audit, demo, intake, payouts
+from contracts import ach, audit, demo, intake, payout_case, payouts
 from intake import file_contract, findings, naming
 from nacha import summaries
 from payouts import bank_statements, reconciliation
@@ -12,6 +12,7 @@ MODULES = (
     demo,
     intake,
     payouts,
+    payout_case,
     file_contract,
     findings,
     naming,

@@ -24,6 +24,8 @@ from activities.demo import DemoActivities
 from activities.intake_dedupe import RowDedupe
 from activities.intake_files import FileActivities
 from activities.intake_records import IntakeRecords
+from activities.outbox import OutboxActivities
+from activities.payouts import PayoutActivities
 from integrations.settings import Settings
 from integrations.temporal_client import key_ring_from
 from workflows.catalog import Queue, workflows_for
@@ -44,7 +46,11 @@ def activities_for(
         demo = DemoActivities(pool)
         records = IntakeRecords(pool, settings, client)
         ach = AchActivities(pool, settings, key_ring_from(settings), client)
+        payouts, outbox = PayoutActivities(), OutboxActivities(pool)
         return [
+            payouts.reconcile,
+            payouts.match,
+            outbox.record,
             ach.ingest_file,
             ach.prepare_representment,
             ach.block_account,

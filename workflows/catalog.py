@@ -13,9 +13,11 @@ from contracts.ach import AchReturnStart
 from contracts.base import Contract
 from contracts.demo import DemoInput
 from contracts.intake import IntakeRequest
+from contracts.payouts import PayoutStart
 from workflows.ach_return import AchReturnWorkflow
 from workflows.demo import DemoWorkflow
 from workflows.file_intake import FileIntakeWorkflow
+from workflows.payout import PayoutWorkflow
 
 Queue = Literal["general", "sftp"]
 
@@ -62,6 +64,15 @@ CATALOG: dict[str, WorkflowSpec] = {
             id_prefix="ach-return",
             summary="The return/NOC case of one original ACH entry (normally signal-with-started "
             "by `integrations ach ingest` or file intake).",
+        ),
+        WorkflowSpec(
+            name="Payout",
+            workflow=PayoutWorkflow,
+            input=PayoutStart,
+            queue="general",
+            id_prefix="payout",
+            summary="Reconciles one PSP payout: webhooks, the PSP report, the bank deposit "
+            "(normally signal-with-started by the webhook relay).",
         ),
     )
 }

@@ -1,22 +1,40 @@
 """Custom search attributes, so the Web UI's workflow list can be filtered by business keys.
 
 Register them on a cluster with ``temporal operator search-attribute create --name TraceNumber
---type Keyword`` (and so on); ``integrations dev up`` and the tests register them on the dev
-server.
+--type Keyword`` (and so on, with the types below); ``integrations dev up``, the tests and
+docker-compose register them.
 """
 
 from __future__ import annotations
 
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
 
 TRACE_NUMBER = SearchAttributeKey.for_keyword("TraceNumber")
 RETURN_CODE = SearchAttributeKey.for_keyword("ReturnCode")
 ACH_STATE = SearchAttributeKey.for_keyword("AchState")
 PARTNER = SearchAttributeKey.for_keyword("Partner")
+PAYOUT_ID = SearchAttributeKey.for_keyword("PayoutId")
+PAYOUT_STATUS = SearchAttributeKey.for_keyword("PayoutStatus")
+CURRENCY = SearchAttributeKey.for_keyword("Currency")
+AMOUNT_MINOR = SearchAttributeKey.for_int("AmountMinor")
 
-ALL = (TRACE_NUMBER, RETURN_CODE, ACH_STATE, PARTNER)
+ALL = (
+    TRACE_NUMBER,
+    RETURN_CODE,
+    ACH_STATE,
+    PARTNER,
+    PAYOUT_ID,
+    PAYOUT_STATUS,
+    CURRENCY,
+    AMOUNT_MINOR,
+)
+
+_CLI_TYPE = {
+    SearchAttributeIndexedValueType.KEYWORD: "Keyword",
+    SearchAttributeIndexedValueType.INT: "Int",
+}
 
 
 def dev_server_flags() -> dict[str, str]:
-    """``--search-attribute NAME=Keyword`` pairs for ``temporal server start-dev``."""
-    return {key.name: "Keyword" for key in ALL}
+    """``--search-attribute NAME=TYPE`` pairs for ``temporal server start-dev``."""
+    return {key.name: _CLI_TYPE[key.indexed_value_type] for key in ALL}
