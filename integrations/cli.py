@@ -29,11 +29,15 @@ keys_app = typer.Typer(help="Payload-encryption key ring: generate and rotate.")
 workflow_app = typer.Typer(help="Start and inspect workflows (same ids as `temporal workflow`).")
 contracts_app = typer.Typer(help="Data contracts: export JSON Schemas, check compatibility.")
 feeds_app = typer.Typer(help="Partner feeds: register, schedule, pause, trigger, score.")
+payouts_app = typer.Typer(
+    help="PSP payouts: show a payout's reconciliation, hand it files, resolve."
+)
 app.add_typer(dev_app, name="dev")
 app.add_typer(keys_app, name="keys")
 app.add_typer(workflow_app, name="workflow")
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(feeds_app, name="feeds")
+app.add_typer(payouts_app, name="payouts")
 app.add_typer(ach_app, name="ach")
 
 DEV_DIR = Path(".dev")
@@ -647,6 +651,109 @@ def ach_write_off(
     from ach_returns.state_machine import WriteOff
 
     _decide(trace, "write_off", WriteOff(actor=actor, reason=reason))
+
+
+# --- payouts ----------------------------------------------------------------------------------
+
+
+def _payout(payout_id: str, work: Callable[[Any], Awaitable[Any]]) -> Any:
+    from integrations.temporal_client import TemporalUnavailable, connect
+
+    settings = _settings()
+
+    async def main() -> Any:
+        client = await connect(settings)
+        return await work(client.get_workflow_handle(f"payout-{payout_id}"))
+
+    try:
+        return asyncio.run(main())
+    except TemporalUnavailable as exc:
+        raise _fail(str(exc), 1) from None
+
+
+@payouts_app.command("show")
+def payouts_show(payout_id: Annotated[str, typer.Argument(help="The PSP's payout id.")]) -> None:
+    """A payout's status, reconciliation, deposit match and every itemised discrepancy."""
+    from contracts.payout_case import PayoutState
+
+    async def work(handle: Any) -> Any:
+        return await handle.query("state", result_type=PayoutState)
+
+    state = _payout(payout_id, work)
+    if state is None:
+        raise _fail(f"no payout {payout_id}", 1)
+    typer.echo(json.dumps(state.model_dump(mode="json", exclude={"event_ids"}), indent=2))
+
+
+@payouts_app.command("report")
+def payouts_report(
+    payout_id: Annotated[str, typer.Argument(help="The PSP's payout id.")],
+    payouts_file: Annotated[Path, typer.Option(help="The PSP's payouts report (CSV).")],
+    transactions_file: Annotated[Path, typer.Option(help="Its balance transactions (CSV).")],
+    links_file: Annotated[Path | None, typer.Option(help="Payout-transaction links (CSV).")] = None,
+) -> None:
+    """Hand a payout its PSP report by reference (files must be readable by the workers)."""
+    from contracts.payout_case import ReportRef
+
+    ref = ReportRef(
+        payouts_path=str(payouts_file.resolve()),
+        balance_transactions_path=str(transactions_file.resolve()),
+        links_path=str(links_file.resolve()) if links_file else None,
+    )
+
+    async def work(handle: Any) -> None:
+        await handle.signal("report_landed", ref)
+
+    _payout(payout_id, work)
+    typer.echo(f"report handed to payout-{payout_id}")
+
+
+@payouts_app.command("statement")
+def payouts_statement(
+    payout_id: Annotated[str, typer.Argument(help="The PSP's payout id.")],
+    statement: Annotated[Path, typer.Argument(help="A BAI2 or camt.053/054 statement.")],
+) -> None:
+    """Hand a payout a bank statement by reference."""
+    from contracts.payout_case import StatementRef
+
+    async def work(handle: Any) -> None:
+        await handle.signal("statement_landed", StatementRef(path=str(statement.resolve())))
+
+    _payout(payout_id, work)
+    typer.echo(f"statement handed to payout-{payout_id}")
+
+
+@payouts_app.command("resolve")
+def payouts_resolve(
+    payout_id: Annotated[str, typer.Argument(help="The PSP's payout id.")],
+    actor: Annotated[str, typer.Option(help="Who decides (kept in the audit log).")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")],
+    resolution: Annotated[str, typer.Option(help="accept_as_is, adjusted or written_off.")] = (
+        "accept_as_is"
+    ),
+) -> None:
+    """Resolve a payout exception (refused unless the payout is an exception)."""
+    from pydantic import ValidationError
+    from temporalio.client import WorkflowUpdateFailedError
+
+    from contracts.payout_case import PayoutState, Resolve
+
+    try:
+        decision = Resolve(actor=actor, reason=reason, resolution=resolution)
+    except ValidationError as exc:
+        raise _fail(f"invalid resolution: {exc.errors()[0]['msg']}") from None
+
+    async def work(handle: Any) -> PayoutState:
+        state: PayoutState = await handle.execute_update(
+            "resolve", decision, result_type=PayoutState
+        )
+        return state
+
+    try:
+        state = _payout(payout_id, work)
+    except WorkflowUpdateFailedError as exc:
+        raise _fail(f"refused: {exc.cause}", 1) from None
+    typer.echo(f"payout-{payout_id}: {state.status}")
 
 
 def main() -> None:

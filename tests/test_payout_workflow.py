@@ -5,6 +5,8 @@ reference, reconciled or an itemised exception that ops resolve."""
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
@@ -18,6 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 from contracts.payout_case import PayoutState, ReportRef, Resolve, StatementRef
 from contracts.payouts import PayoutStart, PspEvent
 from integrations.settings import Settings
+from tests.plugins.services import settings_env
 from tests.replay import record_history
 from workers.runner import run_workers
 
@@ -134,6 +137,21 @@ async def test_payout_reconciles_with_report_and_deposit(
         await pool.fetchval("SELECT event_type FROM outbox_events WHERE subject = $1", payout_id)
         == "payout.reconciled"
     )
+    # The ops CLI reads the same state (asynchronously: this loop runs the session's workers).
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "integrations.cli",
+        "payouts",
+        "show",
+        payout_id,
+        env=settings_env(workers),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 0, err.decode()
+    assert json.loads(out)["status"] == "reconciled"
 
 
 async def test_real_stripe_report_gives_an_itemised_exception_ops_resolve(
