@@ -523,7 +523,9 @@ class FileActivities:
             with self._session(request.feed) as session:
                 if self._exists(session, remote) and session.stat(remote).size == request.size:
                     return Delivered(remote_path=remote, already_there=True)
-                session.upload_atomic(local, remote)
+                session.upload_atomic(
+                    local, remote, progress=lambda done, _total: activity.heartbeat(done)
+                )
         except SftpError as exc:
             raise _application_error(exc) from None
         activity.logger.info("delivered %s to %s", request.remote_name, request.feed.partner_id)

@@ -26,7 +26,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from contracts.base import Contract
 from integrations.auth import require_bearer
+from integrations.inbox_relay import InboxRelay
 from integrations.settings import Settings
+from integrations.webhooks import webhooks_router
 from workflows.catalog import CATALOG, WorkflowSpec
 
 log = logging.getLogger(__name__)
@@ -70,9 +72,14 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         state["client"] = await client_factory()
         state["pool"] = await pool_factory()
+        # Webhook events stored by /webhooks are forwarded to Temporal off the request path.
+        relay = InboxRelay(state["pool"], state["client"], settings)
+        if settings.webhook_relay_in_api:
+            relay.start()
         try:
             yield
         finally:
+            await relay.stop()
             await state["pool"].close()
 
     app = FastAPI(
@@ -204,4 +211,5 @@ def create_app(
         )
 
     app.include_router(router)
+    app.include_router(webhooks_router(settings, lambda: state["pool"]))
     return app

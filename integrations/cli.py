@@ -18,6 +18,7 @@ import typer
 
 from integrations.ach_cli import ach_app
 from integrations.settings import Settings, SettingsError, load_settings
+from integrations.webhooks_cli import webhooks_app
 
 app = typer.Typer(
     help="Durable workflows for enterprise data integrations.",
@@ -38,6 +39,7 @@ app.add_typer(workflow_app, name="workflow")
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(feeds_app, name="feeds")
 app.add_typer(payouts_app, name="payouts")
+app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(ach_app, name="ach")
 
 DEV_DIR = Path(".dev")

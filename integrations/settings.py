@@ -70,6 +70,17 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8080, ge=1, le=65535)
 
+    # --- PSP webhooks (integrations/webhooks.py) -------------------------------------------
+    # Stripe endpoint secrets ("whsec_..."), comma-separated: old and new during a rotation.
+    webhook_secrets_stripe: SecretStr | None = None
+    # Standard Webhooks secrets ("whsec_<base64>"), comma-separated; "<provider>:whsec_..." binds
+    # one to /webhooks/standard/<provider>, a bare one is accepted for every provider.
+    webhook_secrets_standard: SecretStr | None = None
+    webhook_tolerance_seconds: int = Field(default=300, ge=1, le=3600)
+    webhook_max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=16 * 1024 * 1024)
+    # Run the inbox relay (inbox → Temporal) inside the API process as well.
+    webhook_relay_in_api: bool = True
+
     # --- Observability ---------------------------------------------------------------------
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     log_level: str = "INFO"

@@ -137,7 +137,8 @@ def _file_header(file: NachaFile, report: _Report) -> None:
             "file creation date (positions 24-29) must be a date YYMMDD",
         )
     if h.file_creation_time and not (
-        h.file_creation_time.isdigit()
+        len(h.file_creation_time) == 4
+        and h.file_creation_time.isdigit()
         and int(h.file_creation_time[:2]) < 24
         and int(h.file_creation_time[2:]) < 60
     ):

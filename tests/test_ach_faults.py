@@ -83,7 +83,7 @@ async def test_worker_killed_between_writing_and_uploading_sends_one_file(
         first.wait(timeout=10)
         uploaded_before_restart = (sshd_server.folder("outbox") / name).exists()
         second = spawn_worker(own, "general", "sftp")
-        case = await asyncio.wait_for(approval, timeout=120)
+        case = await asyncio.wait_for(approval, timeout=240)
     finally:
         stop_processes(first, second)
 

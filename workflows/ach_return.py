@@ -205,7 +205,8 @@ class AchReturnWorkflow:
                     bank_feed=start.bank_feed,
                 ),
                 result_type=OutboundFile,
-                start_to_close_timeout=timedelta(minutes=2),
+                # Short: a worker that dies mid-way is noticed (and the step retried) quickly.
+                start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=RETRY,
             )
             await workflow.execute_activity(
@@ -213,7 +214,8 @@ class AchReturnWorkflow:
                 prepared.delivery,
                 result_type=Delivered,
                 task_queue=start.file_task_queue,
-                start_to_close_timeout=timedelta(minutes=5),
+                start_to_close_timeout=timedelta(minutes=10),
+                heartbeat_timeout=timedelta(seconds=20),
                 retry_policy=RETRY,
             )
             sent = RepresentmentSent(

@@ -258,7 +258,7 @@ class FileIntakeWorkflow:
             FinishRequest(feed=feed, decision=decision, staged_path=staged_path),
             files_queue,
             Finished,
-            timeout=timedelta(minutes=10),
+            timeout=timedelta(minutes=2),  # renames and a small report upload
         )
 
     async def _file_activity(
