@@ -6,8 +6,10 @@ event loop. Results are small contracts with itemised discrepancies (no raw rows
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -24,6 +26,10 @@ from payouts import (
 )
 from payouts.psp_report import PspReport
 from payouts.reconciliation import DepositMatch, PayoutReconciliation
+
+R = TypeVar("R")
+T = TypeVar("T")
+HEARTBEAT_EVERY = 5.0
 
 
 def _report(ref: ReportRef) -> PspReport:
@@ -60,18 +66,29 @@ def _match(request: DepositRequest) -> DepositMatch:
     )
 
 
+async def _heartbeating(work: Callable[[R], T], request: R) -> T:
+    """Run ``work`` on a thread and heartbeat while it runs, so a worker that dies mid-way is
+    noticed within the heartbeat timeout rather than the (long) start-to-close timeout."""
+    task = asyncio.create_task(asyncio.to_thread(work, request))
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY)
+        if done:
+            return task.result()
+        activity.heartbeat()
+
+
 @dataclass
 class PayoutActivities:
     @activity.defn(name="payouts.reconcile")
     async def reconcile(self, request: ReconcileRequest) -> PayoutReconciliation:
         try:
-            return await asyncio.to_thread(_reconcile, request)
+            return await _heartbeating(_reconcile, request)
         except (PayoutsError, OSError) as exc:
             raise ApplicationError(str(exc), type="PayoutReport", non_retryable=True) from None
 
     @activity.defn(name="payouts.match_deposit")
     async def match(self, request: DepositRequest) -> DepositMatch:
         try:
-            return await asyncio.to_thread(_match, request)
+            return await _heartbeating(_match, request)
         except (PayoutsError, OSError) as exc:
             raise ApplicationError(str(exc), type="BankStatement", non_retryable=True) from None

@@ -67,6 +67,7 @@ class PayoutWorkflow:
             ReconcileRequest(payout_id=start.payout_id, report=self._report),
             result_type=PayoutReconciliation,
             start_to_close_timeout=timedelta(minutes=10),
+            heartbeat_timeout=timedelta(seconds=20),
             retry_policy=RETRY,
         )
         self._state.reconciliation = reconciliation
@@ -82,6 +83,7 @@ class PayoutWorkflow:
                 ),
                 result_type=DepositMatch,
                 start_to_close_timeout=timedelta(minutes=10),
+                heartbeat_timeout=timedelta(seconds=20),
                 retry_policy=RETRY,
             )
             self._state.deposit = deposit
