@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import asyncpg
 from temporalio import activity
@@ -32,6 +30,7 @@ from contracts.intake import DeliverRequest, FeedConfig
 from integrations.ach import AchInputError, ingest, lookup_key
 from integrations.codec import KeyRing
 from integrations.column_crypto import lookup_hash, seal, unseal
+from integrations.landing_zone import write_bytes_once
 from integrations.settings import Settings
 from nacha.batch_header import parse_batch_header
 from nacha.entry_detail import parse_entry_detail
@@ -117,7 +116,8 @@ class AchActivities:
         folder = self.settings.landing_zone_dir / "outbound" / request.partner_id
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / file_name
-        _write_once(path, content)
+        # Allocation makes every attempt build the very same bytes: the first one wins.
+        write_bytes_once(path, content)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         await self.pool.execute(
             "UPDATE ach_representments SET sha256 = $3 WHERE original_trace = $1 AND number = $2",
@@ -243,14 +243,3 @@ class AchActivities:
     @activity.defn(name="audit.write")
     async def audit(self, entry: AuditEntry) -> bool:
         return await write_audit(self.pool, entry)
-
-
-def _write_once(path: Path, content: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(content)
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        pass  # written by an earlier attempt; allocation makes it the same bytes
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -8,7 +8,6 @@ duplicates of themselves.
 from __future__ import annotations
 
 import asyncio
-import os
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +20,7 @@ from temporalio import activity
 from contracts.intake import Deduped, DedupeRequest
 from intake.file_contract import load_contract
 from intake.row_keys import first_occurrences, key_fingerprints
+from integrations.landing_zone import publish_once
 from integrations.settings import Settings
 
 
@@ -28,17 +28,6 @@ def _unique_rows(path: Path, columns: tuple[str, ...]) -> tuple[pa.Table, list[b
     table = pq.read_table(path)
     fingerprints = key_fingerprints(table, columns)
     return table, fingerprints, first_occurrences(fingerprints)
-
-
-def _write_once(table: pa.Table, target: Path) -> None:
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
-    try:
-        os.link(tmp, target)
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 @dataclass
@@ -92,7 +81,10 @@ class RowDedupe:
         unique_path = None
         if duplicates:
             unique = path.with_name(path.name.replace(".parquet", ".unique.parquet"))
-            await asyncio.to_thread(_write_once, table.filter(pa.array(keep)), unique)
+            unique_rows = table.filter(pa.array(keep))
+            await asyncio.to_thread(
+                publish_once, unique, lambda tmp: pq.write_table(unique_rows, tmp)
+            )
             unique_path = str(unique)
             meter = activity.metric_meter().create_counter(
                 "intake_row_dedupe_drops", "file intake: rows dropped as duplicates"

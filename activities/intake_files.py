@@ -14,9 +14,7 @@ import csv
 import hashlib
 import io
 import json
-import os
 import re
-import shutil
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -46,6 +44,7 @@ from intake.errors import ChecksumMismatch, ContractError, NamingError, UnsafeFi
 from intake.file_contract import CsvFileContract, FixedWidthFileContract, load_contract
 from intake.naming import check_safe_name, read_chunks, verify_crc32
 from intake.validation import compile_validator
+from integrations.landing_zone import copy_once, write_text_once
 from integrations.pgp import Keyring, PgpError
 from integrations.settings import Settings
 from integrations.sftp import (
@@ -83,32 +82,6 @@ def safe_name(remote_name: str) -> str:
     """The partner's name, cleaned to what is safe on any server (reports, quarantine)."""
     cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", remote_name).lstrip(".") or "file"
     return cleaned[:180]
-
-
-def _link_once(source: Path, target: Path) -> None:
-    """Create ``target`` from ``source`` unless it exists: write-once, atomic (hard link)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    shutil.copyfile(source, tmp)
-    tmp.chmod(0o444)
-    try:
-        os.link(tmp, target)
-    except FileExistsError:
-        pass  # landed by an earlier attempt: content-addressed, so it is the same bytes
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _write_once(target: Path, text: str) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    try:
-        os.link(tmp, target)
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 @dataclass
@@ -295,8 +268,8 @@ class FileActivities:
         report_path = None
         if summary.rows_invalid or not summary.accepted:
             report = folder / f"{digest}.errors.csv"
-            _write_once(report, render_csv(summary, contract))
-            _write_once(folder / f"{digest}.errors.json", render_json(summary, contract))
+            write_text_once(report, render_csv(summary, contract))
+            write_text_once(folder / f"{digest}.errors.json", render_json(summary, contract))
             report_path = str(report)
 
         common = {
@@ -311,7 +284,7 @@ class FileActivities:
         }
         if not summary.accepted:
             # Keep the rejected bytes too: nothing a partner sent is ever thrown away.
-            _link_once(staged, folder / "_quarantine" / f"{digest}.{ext}")
+            copy_once(staged, folder / "_quarantine" / f"{digest}.{ext}")
             reasons = [p.message for p in summary.file_problems] or [
                 f"{summary.rows_invalid} of {summary.rows_total} rows invalid "
                 f"({summary.bad_row_percent}%), over the contract's "
@@ -321,9 +294,9 @@ class FileActivities:
 
         raw = folder / f"{digest}.{ext}"
         parquet = folder / f"{digest}.parquet"
-        _link_once(content, raw)
+        copy_once(content, raw)
         if parquet_tmp.exists():
-            _link_once(parquet_tmp, parquet)
+            copy_once(parquet_tmp, parquet)
             parquet_tmp.unlink(missing_ok=True)
         metadata = {
             "source": f"sftp://{feed.sftp.host}:{feed.sftp.port}/{feed.sftp.inbox}/"
@@ -345,7 +318,7 @@ class FileActivities:
             "file_date": file_date.isoformat(),
         }
         metadata_path = folder / f"{digest}.json"
-        _write_once(metadata_path, json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+        write_text_once(metadata_path, json.dumps(metadata, indent=2, sort_keys=True) + "\n")
         return ProcessedFile(
             outcome="landed",
             reason=(
@@ -427,7 +400,7 @@ class FileActivities:
                     [p.record_number, p.field, p.code, "", f"{p.severity}: {p.message}"]
                 )
             report = folder / f"{digest}.errors.csv"
-            _write_once(report, out.getvalue())
+            write_text_once(report, out.getvalue())
             report_path = str(report)
         entries = sum(1 for _ in ach_file.entries()) if ach_file is not None else None
         common: dict[str, Any] = {
@@ -440,11 +413,11 @@ class FileActivities:
             "pgp_fingerprint": pgp_fingerprint,
         }
         if unreadable or errors:
-            _link_once(content, folder / "_quarantine" / f"{digest}.{ext}")
+            copy_once(content, folder / "_quarantine" / f"{digest}.{ext}")
             reason = unreadable or f"{len(errors)} NACHA error(s), first: {errors[0].message}"
             return ProcessedFile(outcome="quarantined", reason=reason, **base, **common)
         raw = folder / f"{digest}.{ext}"
-        _link_once(content, raw)
+        copy_once(content, raw)
         metadata = {
             "source": f"sftp://{request.feed.sftp.host}:{request.feed.sftp.port}/"
             f"{request.feed.sftp.inbox}/{request.file.name}",
@@ -460,7 +433,7 @@ class FileActivities:
             "warnings": len(problems),
         }
         metadata_path = folder / f"{digest}.json"
-        _write_once(metadata_path, json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+        write_text_once(metadata_path, json.dumps(metadata, indent=2, sort_keys=True) + "\n")
         return ProcessedFile(
             outcome="landed",
             reason=f"{len(problems)} NACHA warning(s)" if problems else "",

@@ -19,7 +19,6 @@ import asyncio
 import hashlib
 import hmac
 import json
-import os
 import random
 import secrets
 import shutil
@@ -43,7 +42,7 @@ from integrations.localstack.ports import free_port, wait_for_port
 from integrations.localstack.postgres import LocalPostgres
 from integrations.localstack.temporal import LocalTemporal
 from integrations.migrations import migrate
-from integrations.settings import Settings
+from integrations.settings import Settings, to_environment
 from integrations.temporal_client import data_converter
 from workflows.search_attributes import dev_server_flags
 
@@ -52,19 +51,6 @@ LAG_SQL = """
 SELECT count(*) AS backlog, extract(epoch FROM now() - min(received_at)) AS oldest
 FROM webhook_inbox WHERE forwarded_at IS NULL AND forward AND payout_id IS NOT NULL
 """
-
-
-def env_for(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INTEGRATIONS_")}
-    for name, value in settings.model_dump().items():
-        if value is None:
-            continue
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        if isinstance(value, list):
-            value = ",".join(value)
-        env[f"INTEGRATIONS_{name.upper()}"] = str(value)
-    return env
 
 
 def make_event(payout_id: str, index: int) -> dict[str, Any]:
@@ -217,7 +203,7 @@ def start_api(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
     """``integrations api`` (uvicorn, one process) with these settings."""
     return subprocess.Popen(
         [sys.executable, "-m", "integrations.cli", "api"],
-        env=env_for(settings),
+        env=to_environment(settings),
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )

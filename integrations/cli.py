@@ -548,23 +548,26 @@ def ach_ingest(
     typer.echo(json.dumps(summary.model_dump(mode="json"), indent=2))
 
 
-def _case_handle(trace: str) -> tuple[str, Callable[[Callable[[Any], Awaitable[Any]]], Any]]:
-    from integrations.ach import workflow_id
+def _with_workflow(workflow_id: str, work: Callable[[Any], Awaitable[Any]]) -> Any:
+    """Run ``work(handle)`` on the workflow ``workflow_id`` with the project's client."""
     from integrations.temporal_client import TemporalUnavailable, connect
 
-    def run(work: Callable[[Any], Awaitable[Any]]) -> Any:
-        settings = _settings()
+    settings = _settings()
 
-        async def main() -> Any:
-            client = await connect(settings)
-            return await work(client.get_workflow_handle(workflow_id(trace)))
+    async def main() -> Any:
+        client = await connect(settings)
+        return await work(client.get_workflow_handle(workflow_id))
 
-        try:
-            return asyncio.run(main())
-        except TemporalUnavailable as exc:
-            raise _fail(str(exc), 1) from None
+    try:
+        return asyncio.run(main())
+    except TemporalUnavailable as exc:
+        raise _fail(str(exc), 1) from None
 
-    return workflow_id(trace), run
+
+def _case(trace: str, work: Callable[[Any], Awaitable[Any]]) -> Any:
+    from integrations.ach import workflow_id
+
+    return _with_workflow(workflow_id(trace), work)
 
 
 def _decide(trace: str, update: str, decision: Any) -> None:
@@ -572,14 +575,12 @@ def _decide(trace: str, update: str, decision: Any) -> None:
 
     from ach_returns.state_machine import ReturnCase
 
-    _, run = _case_handle(trace)
-
     async def work(handle: Any) -> ReturnCase:
         result: ReturnCase = await handle.execute_update(update, decision, result_type=ReturnCase)
         return result
 
     try:
-        case = run(work)
+        case = _case(trace, work)
     except WorkflowUpdateFailedError as exc:
         raise _fail(f"refused: {exc.cause}", 1) from None
     typer.echo(f"{trace}: {case.state}")
@@ -592,13 +593,11 @@ def ach_show(
     """The case of an original entry: state, codes, deadline and timeline."""
     from ach_returns.state_machine import ReturnCase
 
-    _, run = _case_handle(trace)
-
     async def work(handle: Any) -> Any:
         case: ReturnCase | None = await handle.query("case", result_type=ReturnCase)
         return case
 
-    case = run(work)
+    case = _case(trace, work)
     if case is None:
         raise _fail(f"no case for {trace}", 1)
     typer.echo(json.dumps(case.model_dump(mode="json", exclude={"seen_notices"}), indent=2))
@@ -659,18 +658,7 @@ def ach_write_off(
 
 
 def _payout(payout_id: str, work: Callable[[Any], Awaitable[Any]]) -> Any:
-    from integrations.temporal_client import TemporalUnavailable, connect
-
-    settings = _settings()
-
-    async def main() -> Any:
-        client = await connect(settings)
-        return await work(client.get_workflow_handle(f"payout-{payout_id}"))
-
-    try:
-        return asyncio.run(main())
-    except TemporalUnavailable as exc:
-        raise _fail(str(exc), 1) from None
+    return _with_workflow(f"payout-{payout_id}", work)
 
 
 @payouts_app.command("show")

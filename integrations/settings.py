@@ -143,3 +143,22 @@ def load_settings() -> Settings:
         first = exc.errors()[0]
         name = ENV_PREFIX + "_".join(str(part) for part in first["loc"][:1]).upper()
         raise SettingsError(f"invalid setting {name}: {first['msg']}") from None
+
+
+def to_environment(settings: Settings, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The same settings as ``INTEGRATIONS_*`` variables (for child processes: workers, CLI),
+    on top of ``base`` (default: this process's environment without its own settings)."""
+    env = {
+        k: v
+        for k, v in (base if base is not None else os.environ).items()
+        if not k.startswith(ENV_PREFIX)
+    }
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, list):
+            value = ",".join(value)
+        env[f"{ENV_PREFIX}{name.upper()}"] = str(value)
+    return env

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
 import secrets
 import shutil
 import subprocess
@@ -29,7 +28,7 @@ from integrations.localstack.postgres import LocalPostgres
 from integrations.localstack.sshd import ClientKey
 from integrations.localstack.temporal import temporal_binary
 from integrations.migrations import migrate
-from integrations.settings import Settings
+from integrations.settings import Settings, to_environment
 from integrations.temporal_client import data_converter
 from tests.plugins.gpg import GpgKeys
 from tests.replay import test_key_ring
@@ -136,16 +135,7 @@ def settings(
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """The same settings as environment variables, for subprocesses (CLI, workers)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INTEGRATIONS_")}
-    for name, value in settings.model_dump().items():
-        if value is None:
-            continue
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        if isinstance(value, list):
-            value = ",".join(value)
-        env[f"INTEGRATIONS_{name.upper()}"] = str(value)
-    return env
+    return to_environment(settings)
 
 
 def spawn_worker(settings: Settings, *queues: str, capture: bool = False) -> subprocess.Popen[str]:
