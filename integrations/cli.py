@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -747,11 +749,25 @@ def payouts_resolve(
 
 
 def main() -> None:
+    code: int | str | None = 0
     try:
         app()
     except SettingsError as exc:
         typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        code = 2
+    except SystemExit as exc:
+        code = exc.code
+    # Leave without interpreter finalization: it would drop the Temporal client's native
+    # runtime while its threads may still be running, which has been seen to abort (SIGABRT)
+    # a CLI process that had already printed its result. Every command has finished its work
+    # and closed its resources by now; only buffers remain to flush.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+        code = 1
+    os._exit(code or 0)
 
 
 if __name__ == "__main__":

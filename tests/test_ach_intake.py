@@ -101,7 +101,7 @@ async def test_return_file_over_sftp_opens_cases_and_a_broken_one_is_quarantined
         "--account",
         "12345",
     )
-    assert code == 1
+    assert code == 1, err
     assert "refused" in err and "no correction is awaited" in err
     code, out, err = await cli("approve", f"{odfi}0000002", "--actor", "ops:eve", "--reason", "ok")
     assert code == 0, err
