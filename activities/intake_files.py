@@ -23,9 +23,8 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-import nacha
 from contracts.intake import (
-    NACHA_CONTRACT,
+    BUILT_IN_CONTRACTS,
     Delivered,
     DeliverRequest,
     FeedConfig,
@@ -39,6 +38,7 @@ from contracts.intake import (
     ProcessedFile,
     ProcessRequest,
 )
+from intake.built_in import check_built_in
 from intake.error_report import REPORT_COLUMNS, render_csv, render_json
 from intake.errors import ChecksumMismatch, ContractError, NamingError, UnsafeFileName
 from intake.file_contract import CsvFileContract, FixedWidthFileContract, load_contract
@@ -121,7 +121,7 @@ class FileActivities:
         return folder / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".part")
 
     def _contract(self, feed: FeedConfig) -> Contract | None:
-        if feed.file_contract == NACHA_CONTRACT:
+        if feed.file_contract in BUILT_IN_CONTRACTS:
             return None
         try:
             return load_contract(self.settings.file_contracts_dir / f"{feed.file_contract}.toml")
@@ -215,7 +215,7 @@ class FileActivities:
         base: dict[str, Any] = {
             "sha256": fetched.sha256,
             "size": fetched.size,
-            "file_contract": contract.name if contract else "nacha",
+            "file_contract": contract.name if contract else feed.file_contract.split(".")[0],
             "schema_version": contract.schema_version if contract else 1,
         }
 
@@ -258,7 +258,7 @@ class FileActivities:
         folder = self._landing_folder(feed.partner_id, entity, file_date)
         digest = fetched.sha256
         if contract is None:
-            return self._land_nacha(
+            return self._land_checked(
                 request, content, folder, ext, base, parsed.sequence, file_date, pgp_fingerprint
             )
         parquet_tmp = staged.with_suffix(".parquet")
@@ -365,7 +365,7 @@ class FileActivities:
                 leftover.unlink(missing_ok=True)
         return Finished(moved_to=target, report_uploaded=uploaded)
 
-    def _land_nacha(
+    def _land_checked(
         self,
         request: ProcessRequest,
         content: Path,
@@ -376,45 +376,38 @@ class FileActivities:
         file_date: date,
         pgp_fingerprint: str | None,
     ) -> ProcessedFile:
-        """NACHA files are checked by the NACHA reader (lenient, as inbound files are), and
-        every problem goes in the report with its record number and field."""
+        """Built-in contracts (NACHA, PSP report parts, bank statements) are checked by the
+        domain's own reader, and every problem goes in the report with its record and field."""
         digest = request.fetched.sha256
-        try:
-            ach_file = nacha.read(content)
-            problems = nacha.validate(ach_file, strict=False)
-        except nacha.NachaReadError as exc:
-            ach_file, problems = None, []
-            unreadable = str(exc)
-        else:
-            unreadable = ""
-        errors = [p for p in problems if p.severity == "error"]
+        check = check_built_in(request.feed, content)
         report_path = None
-        if problems or unreadable:
+        if check.problems or check.unreadable:
             out = io.StringIO()
             writer = csv.writer(out, lineterminator="\r\n")
             writer.writerow(REPORT_COLUMNS)
-            if unreadable:
-                writer.writerow(["", "", "unreadable", "", unreadable])
-            for p in problems:
-                writer.writerow(
-                    [p.record_number, p.field, p.code, "", f"{p.severity}: {p.message}"]
-                )
+            if check.unreadable:
+                writer.writerow(["", "", "unreadable", "", check.unreadable])
+            for p in check.problems:
+                writer.writerow([p.record, p.field, p.code, "", f"{p.severity}: {p.message}"])
             report = folder / f"{digest}.errors.csv"
             write_text_once(report, out.getvalue())
             report_path = str(report)
-        entries = sum(1 for _ in ach_file.entries()) if ach_file is not None else None
+        errors = check.errors
+        rows = check.rows
         common: dict[str, Any] = {
             "report_path": report_path,
-            "rows_total": entries,
-            "rows_valid": entries if not errors and not unreadable else 0,
+            "rows_total": rows,
+            "rows_valid": rows if not errors and not check.unreadable else 0,
             "rows_invalid": len(errors),
             "sequence": sequence,
             "file_date": file_date.isoformat(),
             "pgp_fingerprint": pgp_fingerprint,
         }
-        if unreadable or errors:
+        if check.unreadable or errors:
             copy_once(content, folder / "_quarantine" / f"{digest}.{ext}")
-            reason = unreadable or f"{len(errors)} NACHA error(s), first: {errors[0].message}"
+            reason = check.unreadable or (
+                f"{len(errors)} {check.kind} error(s), first: {errors[0].message}"
+            )
             return ProcessedFile(outcome="quarantined", reason=reason, **base, **common)
         raw = folder / f"{digest}.{ext}"
         copy_once(content, raw)
@@ -427,16 +420,17 @@ class FileActivities:
             "checksum": {"sha256": digest},
             "size_bytes": request.fetched.size,
             "pgp_fingerprint": pgp_fingerprint,
-            "file_contract": "nacha",
+            "file_contract": base["file_contract"],
             "schema_version": 1,
-            "rows": {"total": entries, "valid": entries, "invalid": 0},
-            "warnings": len(problems),
+            "rows": {"total": rows, "valid": rows, "invalid": 0},
+            "warnings": len(check.problems),
         }
         metadata_path = folder / f"{digest}.json"
         write_text_once(metadata_path, json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+        warnings = len(check.problems)
         return ProcessedFile(
             outcome="landed",
-            reason=f"{len(problems)} NACHA warning(s)" if problems else "",
+            reason=f"{warnings} {check.kind} warning(s)" if warnings else "",
             landing_path=str(raw),
             metadata_path=str(metadata_path),
             **base,

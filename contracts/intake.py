@@ -16,6 +16,13 @@ from intake.naming import NamingContract
 
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 NACHA_CONTRACT = "nacha.v1"  # built in: NACHA files are checked by the NACHA reader
+# Built in: PSP report parts are checked by payouts.psp_report's readers, bank statements (BAI2,
+# camt.052/053/054) by payouts.bank_statements.
+PSP_REPORT_CONTRACT = "psp_report.v1"
+BANK_STATEMENT_CONTRACT = "bank_statement.v1"
+BUILT_IN_CONTRACTS = (NACHA_CONTRACT, PSP_REPORT_CONTRACT, BANK_STATEMENT_CONTRACT)
+Handoff = Literal["ach_returns", "psp_report", "bank_statement"]
+ReportPart = Literal["payouts", "balance_transactions", "links"]
 Outcome = Literal["landed", "duplicate", "quarantined"]
 
 
@@ -82,7 +89,7 @@ class FeedSchedule(_Strict):
         return self
 
 
-@contract("intake.feed_config", "1.1")
+@contract("intake.feed_config", "1.2")
 class FeedConfig(Contract):
     """One partner feed: where its files come from, what they must look like, when they are due."""
 
@@ -96,11 +103,21 @@ class FeedConfig(Contract):
     file_contract: str = Field(
         pattern=r"^[a-z0-9_]+\.v\d+$",
         description="A file in file_contracts/ without .toml, e.g. acme_customers.v1; "
-        f"{NACHA_CONTRACT!r} checks NACHA files with the NACHA reader (lenient, as inbound).",
+        f"{NACHA_CONTRACT!r} checks NACHA files with the NACHA reader (lenient, as inbound), "
+        f"{PSP_REPORT_CONTRACT!r} a PSP report part, {BANK_STATEMENT_CONTRACT!r} a BAI2 or camt "
+        "bank statement.",
     )
-    handoff: Literal["ach_returns"] | None = Field(
+    handoff: Handoff | None = Field(
         default=None,
-        description="The domain flow a landed file is handed to, by reference.",
+        description="The domain flow a landed file is handed to, by reference: ach_returns "
+        "(return/NOC cases), psp_report (the Payout workflows, once every part of the day's "
+        "report has landed), bank_statement (the open Payout workflows' deposit matching).",
+    )
+    report_part: ReportPart | None = Field(
+        default=None,
+        description="With handoff psp_report: which part of the PSP's report this feed carries. "
+        "A day's report is complete when its payouts and balance_transactions parts have landed "
+        "(and links, if the partner has a links feed).",
     )
     pgp: PgpPolicy | None = None
     schedule: FeedSchedule
@@ -112,6 +129,14 @@ class FeedConfig(Contract):
     def _handoff(self) -> FeedConfig:
         if self.handoff == "ach_returns" and self.file_contract != NACHA_CONTRACT:
             raise ValueError(f"handoff ach_returns needs file_contract = {NACHA_CONTRACT!r}")
+        if self.handoff == "bank_statement" and self.file_contract != BANK_STATEMENT_CONTRACT:
+            raise ValueError(
+                f"handoff bank_statement needs file_contract = {BANK_STATEMENT_CONTRACT!r}"
+            )
+        if (self.handoff == "psp_report") != (self.report_part is not None):
+            raise ValueError("report_part goes with handoff psp_report, and only with it")
+        if self.file_contract == PSP_REPORT_CONTRACT and self.handoff != "psp_report":
+            raise ValueError(f"file_contract {PSP_REPORT_CONTRACT!r} needs handoff psp_report")
         return self
 
     @property
@@ -119,7 +144,7 @@ class FeedConfig(Contract):
         return f"intake-{self.partner_id}-{self.feed}"
 
 
-@contract("intake.loaded_feed", "1.1")
+@contract("intake.loaded_feed", "1.2")
 class LoadedFeed(Contract):
     feed: FeedConfig
     file_task_queue: str = Field(description="Task queue of the worker pool that moves files.")
@@ -148,7 +173,7 @@ class InboxListing(Contract):
     )
 
 
-@contract("intake.fetch_request", "1.1")
+@contract("intake.fetch_request", "1.2")
 class FetchRequest(Contract):
     feed: FeedConfig
     file: InboxFile
@@ -186,7 +211,7 @@ class KnownDigest(Contract):
     decided_reason: str | None = None
 
 
-@contract("intake.process_request", "1.1")
+@contract("intake.process_request", "1.2")
 class ProcessRequest(Contract):
     feed: FeedConfig
     file: InboxFile
@@ -235,7 +260,7 @@ class FileDecision(Contract):
     schema_drift: bool = False
 
 
-@contract("intake.record_request", "1.1")
+@contract("intake.record_request", "1.2")
 class RecordRequest(Contract):
     feed: FeedConfig
     decision: FileDecision
@@ -250,7 +275,7 @@ class Recorded(Contract):
     sequence_warnings: list[str] = Field(default_factory=list)
 
 
-@contract("intake.finish_request", "1.1")
+@contract("intake.finish_request", "1.2")
 class FinishRequest(Contract):
     feed: FeedConfig
     decision: FileDecision
@@ -263,7 +288,7 @@ class Finished(Contract):
     report_uploaded: str | None = None
 
 
-@contract("intake.dedupe_request", "1.1")
+@contract("intake.dedupe_request", "1.2")
 class DedupeRequest(Contract):
     feed: FeedConfig
     sha256: str
@@ -280,7 +305,7 @@ class Deduped(Contract):
     )
 
 
-@contract("sftp.deliver_request", "1.0")
+@contract("sftp.deliver_request", "1.1")
 class DeliverRequest(Contract):
     """Put a local file into a partner's outbox exactly once (temp name, then rename)."""
 
@@ -297,7 +322,7 @@ class Delivered(Contract):
     already_there: bool
 
 
-@contract("intake.sla_check", "1.1")
+@contract("intake.sla_check", "1.2")
 class SlaCheck(Contract):
     feed: FeedConfig
     now: datetime

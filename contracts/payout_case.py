@@ -3,6 +3,7 @@ report and statement it is handed by reference, its state, and the ops resolutio
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from pydantic import Field
@@ -13,13 +14,57 @@ from payouts.reconciliation import DepositMatch, PayoutReconciliation
 PayoutStatus = Literal["awaiting_report", "awaiting_deposit", "reconciled", "exception", "resolved"]
 
 
-@contract("payout.report_ref", "1.0")
+@contract("payout.report_ref", "1.1")
 class ReportRef(Contract):
     """The PSP's payout report, landed by file intake (claim check: paths, never rows)."""
 
     payouts_path: str
     balance_transactions_path: str
     links_path: str | None = None
+    report_id: str | None = Field(
+        default=None,
+        description="Set when the report was reconciled as a whole on landing: the payout's "
+        "outcome is read from the database rather than recomputed from the files.",
+    )
+
+
+@contract("payout.report_part_landed", "1.0")
+class ReportPartLanded(Contract):
+    """File intake landed one part of a PSP's daily report (hand-off ``psp_report``)."""
+
+    partner_id: str
+    feed: str
+    part: Literal["payouts", "balance_transactions", "links"]
+    report_date: date
+    path: str
+    sha256: str
+
+
+@contract("payout.report_handoff", "1.0")
+class ReportHandoff(Contract):
+    complete: bool = Field(description="False while the day's report still misses a part.")
+    report_id: str | None = None
+    payouts: int = 0
+    exceptions: int = 0
+    row_problems: int = 0
+    signalled: int = Field(default=0, description="Payout workflows handed the report.")
+    events_associated: int = Field(default=0, description="Waiting webhook events now tied.")
+
+
+@contract("payout.statement_landed", "1.0")
+class StatementLanded(Contract):
+    """File intake landed a bank statement (hand-off ``bank_statement``)."""
+
+    partner_id: str
+    path: str
+    sha256: str
+
+
+@contract("payout.statement_handoff", "1.0")
+class StatementHandoff(Contract):
+    credits: int
+    signalled: int = Field(description="Open Payout workflows handed the statement.")
+    duplicate: bool = False
 
 
 @contract("payout.statement_ref", "1.0")
@@ -29,13 +74,13 @@ class StatementRef(Contract):
     path: str
 
 
-@contract("payout.reconcile_request", "1.0")
+@contract("payout.reconcile_request", "1.1")
 class ReconcileRequest(Contract):
     payout_id: str
     report: ReportRef
 
 
-@contract("payout.deposit_request", "1.0")
+@contract("payout.deposit_request", "1.1")
 class DepositRequest(Contract):
     payout_id: str
     report: ReportRef

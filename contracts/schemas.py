@@ -73,6 +73,32 @@ def _resolve(node: Any, defs: dict[str, Any], seen: frozenset[str] = frozenset()
     return node
 
 
+def _as_enum(node: dict[str, Any]) -> dict[str, Any]:
+    """A one-value Literal exports as ``const``: the same thing as a one-value ``enum``."""
+    if "const" not in node:
+        return node
+    return {**{k: v for k, v in node.items() if k != "const"}, "enum": [node["const"]]}
+
+
+def _widens(old: Any, new: Any) -> bool:
+    """Is ``new`` the same shape as ``old`` but for enums that gained values? An added value,
+    like an added optional field, is a minor change: everything valid before still is."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        old, new = _as_enum(old), _as_enum(new)
+        if old.keys() != new.keys():
+            return False
+        for key, value in old.items():
+            if key == "enum" and isinstance(value, list) and isinstance(new[key], list):
+                if not all(v in new[key] for v in value):
+                    return False
+            elif not _widens(value, new[key]):
+                return False
+        return True
+    if isinstance(old, list) and isinstance(new, list):
+        return len(old) == len(new) and all(_widens(a, b) for a, b in zip(old, new, strict=True))
+    return bool(old == new)
+
+
 def breaking_changes(old: dict[str, Any], new: dict[str, Any], path: str = "") -> list[str]:
     """What in ``new`` breaks a reader or writer of ``old`` (both resolved schemas)."""
     problems: list[str] = []
@@ -86,7 +112,7 @@ def breaking_changes(old: dict[str, Any], new: dict[str, Any], path: str = "") -
         new_field = new_props[name]
         if "properties" in old_field and "properties" in new_field:
             problems += breaking_changes(old_field, new_field, f"{where}.")
-        elif old_field != new_field:
+        elif old_field != new_field and not _widens(old_field, new_field):
             problems.append(f"field {where!r} changed type")
     added_required = set(new.get("required", [])) - set(old.get("required", []))
     for name in sorted(added_required):

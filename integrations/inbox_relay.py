@@ -331,3 +331,20 @@ async def associate(
         balance_transactions,
     )
     return int(result.split()[-1])
+
+
+async def associate_many(pool: asyncpg.Pool, provider: str, owners: dict[str, str]) -> int:
+    """``associate`` for a whole report at once: ``owners`` maps balance transaction ids to
+    their payout. One statement, however many payouts the report holds."""
+    if not owners:
+        return 0
+    result = await pool.execute(
+        """UPDATE webhook_inbox AS w SET payout_id = m.payout_id, next_attempt_at = now()
+           FROM unnest($2::text[], $3::text[]) AS m(balance_transaction, payout_id)
+           WHERE w.provider = $1 AND w.payout_id IS NULL
+             AND w.balance_transaction = m.balance_transaction""",
+        provider,
+        list(owners.keys()),
+        list(owners.values()),
+    )
+    return int(result.split()[-1])

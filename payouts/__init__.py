@@ -38,6 +38,7 @@ from payouts.psp_report import (
     read_report,
 )
 from payouts.reconciliation import (
+    Attribution,
     CategoryTotals,
     DepositMatch,
     DepositStatus,
@@ -45,12 +46,14 @@ from payouts.reconciliation import (
     DiscrepancyKind,
     PayoutReconciliation,
     ReconciliationStatus,
+    attribute,
     match_deposit,
     reconcile_payout,
     reconcile_report,
 )
 
 __all__ = [
+    "Attribution",
     "BalanceTransaction",
     "BankCredit",
     "BankStatementUnreadable",
@@ -72,6 +75,7 @@ __all__ = [
     "ReconciliationStatus",
     "RowProblem",
     "StatementFormat",
+    "attribute",
     "categorise",
     "iter_balance_transactions",
     "iter_payout_links",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from typing import Final
@@ -339,15 +340,23 @@ def _currency_mismatch(
     )
 
 
-def reconcile_report(report: PspReport) -> list[PayoutReconciliation]:
-    """Reconcile every payout a report mentions, sorted by payout id.
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """Which balance transactions belong to which payout, by the report's own rules."""
 
-    A transaction belongs to the payout its link row names, else to the one its own
+    members: dict[str, list[BalanceTransaction]]
+    linked: dict[str, list[str]]  # payout id -> transaction ids its link rows name
+
+    def transaction_ids(self, payout_id: str) -> list[str]:
+        ids = [t.id for t in self.members.get(payout_id, ())]
+        seen = set(ids)
+        return ids + [i for i in self.linked.get(payout_id, ()) if i not in seen]
+
+
+def attribute(report: PspReport) -> Attribution:
+    """A transaction belongs to the payout its link row names, else to the one its own
     ``payout_id`` column names (Fivetran's dbt_stripe does the same: link table first). A
-    transaction with neither has not been paid out yet and is left alone. Payouts named only by
-    links or transaction rows come out as ``unknown_payout``.
-    """
-    payouts = {p.id: p for p in report.payouts}
+    transaction with neither has not been paid out yet and is left alone."""
     linked: dict[str, list[str]] = defaultdict(list)
     link_of: dict[str, str] = {}
     for link in report.links or ():
@@ -358,13 +367,23 @@ def reconcile_report(report: PspReport) -> list[PayoutReconciliation]:
         owner = link_of.get(transaction.id) or transaction.payout_id
         if owner is not None:
             members[owner].append(transaction)
-    ids = sorted(payouts.keys() | linked.keys() | members.keys())
+    return Attribution(members=dict(members), linked=dict(linked))
+
+
+def reconcile_report(
+    report: PspReport, attribution: Attribution | None = None
+) -> list[PayoutReconciliation]:
+    """Reconcile every payout a report mentions (see ``attribute``), sorted by payout id.
+    Payouts named only by links or transaction rows come out as ``unknown_payout``."""
+    payouts = {p.id: p for p in report.payouts}
+    owned = attribution or attribute(report)
+    ids = sorted(payouts.keys() | owned.linked.keys() | owned.members.keys())
     return [
         reconcile_payout(
             payouts.get(pid),
-            members.get(pid, ()),
+            owned.members.get(pid, ()),
             payout_id=pid,
-            linked_transaction_ids=linked.get(pid, ()) if report.links is not None else None,
+            linked_transaction_ids=owned.linked.get(pid, ()) if report.links is not None else None,
         )
         for pid in ids
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from pydantic import BaseModel
@@ -91,6 +91,24 @@ class OuterRetyped(BaseModel):
 )
 def test_breaking_change_rules(new: type[BaseModel], expected: list[str]) -> None:
     assert breaking_changes(_shape_of(V1), _shape_of(new)) == expected
+
+
+class Kind1(BaseModel):
+    kind: Literal["a"] | None = None
+
+
+class Kind2(BaseModel):
+    kind: Literal["a", "b"] | None = None
+
+
+class Kind3(BaseModel):
+    kind: Literal["b", "c"] | None = None
+
+
+def test_an_enum_that_gains_values_is_compatible_and_one_that_loses_them_is_not() -> None:
+    assert breaking_changes(_shape_of(Kind1), _shape_of(Kind2)) == []
+    assert breaking_changes(_shape_of(Kind2), _shape_of(Kind1)) == ["field 'kind' changed type"]
+    assert breaking_changes(_shape_of(Kind1), _shape_of(Kind3)) == ["field 'kind' changed type"]
 
 
 def test_nested_model_change_is_breaking() -> None:

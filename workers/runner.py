@@ -46,10 +46,13 @@ def activities_for(
         demo = DemoActivities(pool)
         records = IntakeRecords(pool, settings, client)
         ach = AchActivities(pool, settings, key_ring_from(settings), client)
-        payouts, outbox = PayoutActivities(), OutboxActivities(pool)
+        payouts = PayoutActivities(pool, settings, client)
+        outbox = OutboxActivities(pool)
         return [
             payouts.reconcile,
             payouts.match,
+            payouts.report_part_landed,
+            payouts.statement_landed,
             outbox.record,
             ach.ingest_file,
             ach.prepare_representment,

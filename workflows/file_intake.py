@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import TypeVar
 
 from temporalio import workflow
@@ -34,6 +34,12 @@ with workflow.unsafe.imports_passed_through():
         RecordRequest,
         SlaCheck,
         SlaResult,
+    )
+    from contracts.payout_case import (
+        ReportHandoff,
+        ReportPartLanded,
+        StatementHandoff,
+        StatementLanded,
     )
 
 # File movement can meet a partner's slow or restarting server: retry with backoff for a while,
@@ -223,6 +229,36 @@ class FileIntakeWorkflow:
                     received_on=received_at.date(),
                 ),
                 result_type=IngestSummary,
+                start_to_close_timeout=timedelta(hours=1),
+                heartbeat_timeout=timedelta(minutes=2),
+                retry_policy=DB_RETRY,
+            )
+        elif feed.handoff == "psp_report" and processed is not None and decision.landing_path:
+            # Hand the part to the payouts; the last part of a day's report reconciles it
+            # once and signals every payout it names.
+            assert feed.report_part is not None and processed.file_date is not None
+            await workflow.execute_activity(
+                "payouts.report_part_landed",
+                ReportPartLanded(
+                    partner_id=feed.partner_id,
+                    feed=feed.feed,
+                    part=feed.report_part,
+                    report_date=date.fromisoformat(processed.file_date),
+                    path=decision.landing_path,
+                    sha256=processed.sha256,
+                ),
+                result_type=ReportHandoff,
+                start_to_close_timeout=timedelta(hours=1),
+                heartbeat_timeout=timedelta(minutes=2),
+                retry_policy=DB_RETRY,
+            )
+        elif feed.handoff == "bank_statement" and processed is not None and decision.landing_path:
+            await workflow.execute_activity(
+                "payouts.statement_landed",
+                StatementLanded(
+                    partner_id=feed.partner_id, path=decision.landing_path, sha256=processed.sha256
+                ),
+                result_type=StatementHandoff,
                 start_to_close_timeout=timedelta(hours=1),
                 heartbeat_timeout=timedelta(minutes=2),
                 retry_policy=DB_RETRY,
