@@ -215,3 +215,15 @@ async def test_a_report_delivered_again_is_not_reconciled_twice(
     )
     statuses = {r["payout_id"]: json.loads(r["outcome"])["status"] for r in stored}
     assert statuses == {good: "reconciled", bad: "exception"}
+
+
+def test_every_example_feed_in_the_repository_is_valid() -> None:
+    """The example feeds are what a newcomer copies: each must load, and the PSP ones must
+    make a complete report between them."""
+    from integrations.feeds import load_feed_file
+
+    root = Path(__file__).resolve().parents[1] / "feeds"
+    feeds = [load_feed_file(path) for path in sorted(root.glob("*.toml"))]
+    parts = {f.report_part for f in feeds if f.handoff == "psp_report" and f.partner_id == "stripe"}
+    assert parts == {"payouts", "balance_transactions", "links"}
+    assert any(f.handoff == "bank_statement" for f in feeds)
