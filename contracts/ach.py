@@ -54,7 +54,7 @@ class RepresentRequest(Contract):
     bank_feed: str
 
 
-@contract("ach.outbound_file", "1.1")
+@contract("ach.outbound_file", "1.2")
 class OutboundFile(Contract):
     """A re-presentment file we wrote for the bank, in the landing zone (claim check)."""
 

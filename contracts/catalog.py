@@ -1,7 +1,11 @@
 """Imports every module that registers contracts, so ``all_contracts()`` sees them all."""
 
 from ach_returns import state_machine
-from contracts import ach, audit, demo, intake, payout_case, payouts
+from contracts import ach, audit, demo, intake, payout_case, payouts, payroll
+from contracts import edi as edi_contracts
+from contracts import messaging as messaging_contracts
+from contracts import partners as partner_contracts
+from edi import results as edi_results
 from intake import file_contract, findings, naming
 from nacha import summaries
 from payouts import bank_statements, reconciliation
@@ -13,6 +17,7 @@ MODULES = (
     intake,
     payouts,
     payout_case,
+    payroll,
     file_contract,
     findings,
     naming,
@@ -20,4 +25,8 @@ MODULES = (
     state_machine,
     bank_statements,
     reconciliation,
+    edi_contracts,
+    edi_results,
+    partner_contracts,
+    messaging_contracts,
 )

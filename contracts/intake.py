@@ -20,8 +20,11 @@ NACHA_CONTRACT = "nacha.v1"  # built in: NACHA files are checked by the NACHA re
 # camt.052/053/054) by payouts.bank_statements.
 PSP_REPORT_CONTRACT = "psp_report.v1"
 BANK_STATEMENT_CONTRACT = "bank_statement.v1"
-BUILT_IN_CONTRACTS = (NACHA_CONTRACT, PSP_REPORT_CONTRACT, BANK_STATEMENT_CONTRACT)
-Handoff = Literal["ach_returns", "psp_report", "bank_statement"]
+# Built in: X12 interchanges land as they are; edi.accept validates them and answers with a
+# 997/999/TA1 (a broken envelope is answered with a TA1, not quarantined by intake).
+X12_CONTRACT = "x12.v1"
+BUILT_IN_CONTRACTS = (NACHA_CONTRACT, PSP_REPORT_CONTRACT, BANK_STATEMENT_CONTRACT, X12_CONTRACT)
+Handoff = Literal["ach_returns", "psp_report", "bank_statement", "edi"]
 ReportPart = Literal["payouts", "balance_transactions", "links"]
 Outcome = Literal["landed", "duplicate", "quarantined"]
 
@@ -89,7 +92,7 @@ class FeedSchedule(_Strict):
         return self
 
 
-@contract("intake.feed_config", "1.2")
+@contract("intake.feed_config", "1.3")
 class FeedConfig(Contract):
     """One partner feed: where its files come from, what they must look like, when they are due."""
 
@@ -105,7 +108,7 @@ class FeedConfig(Contract):
         description="A file in file_contracts/ without .toml, e.g. acme_customers.v1; "
         f"{NACHA_CONTRACT!r} checks NACHA files with the NACHA reader (lenient, as inbound), "
         f"{PSP_REPORT_CONTRACT!r} a PSP report part, {BANK_STATEMENT_CONTRACT!r} a BAI2 or camt "
-        "bank statement.",
+        f"bank statement, {X12_CONTRACT!r} an X12 interchange.",
     )
     handoff: Handoff | None = Field(
         default=None,
@@ -135,6 +138,8 @@ class FeedConfig(Contract):
             )
         if (self.handoff == "psp_report") != (self.report_part is not None):
             raise ValueError("report_part goes with handoff psp_report, and only with it")
+        if (self.handoff == "edi") != (self.file_contract == X12_CONTRACT):
+            raise ValueError(f"handoff edi goes with file_contract = {X12_CONTRACT!r}")
         if self.file_contract == PSP_REPORT_CONTRACT and self.handoff != "psp_report":
             raise ValueError(f"file_contract {PSP_REPORT_CONTRACT!r} needs handoff psp_report")
         return self
@@ -144,7 +149,7 @@ class FeedConfig(Contract):
         return f"intake-{self.partner_id}-{self.feed}"
 
 
-@contract("intake.loaded_feed", "1.2")
+@contract("intake.loaded_feed", "1.3")
 class LoadedFeed(Contract):
     feed: FeedConfig
     file_task_queue: str = Field(description="Task queue of the worker pool that moves files.")
@@ -173,7 +178,7 @@ class InboxListing(Contract):
     )
 
 
-@contract("intake.fetch_request", "1.2")
+@contract("intake.fetch_request", "1.3")
 class FetchRequest(Contract):
     feed: FeedConfig
     file: InboxFile
@@ -211,7 +216,7 @@ class KnownDigest(Contract):
     decided_reason: str | None = None
 
 
-@contract("intake.process_request", "1.2")
+@contract("intake.process_request", "1.3")
 class ProcessRequest(Contract):
     feed: FeedConfig
     file: InboxFile
@@ -260,7 +265,7 @@ class FileDecision(Contract):
     schema_drift: bool = False
 
 
-@contract("intake.record_request", "1.2")
+@contract("intake.record_request", "1.3")
 class RecordRequest(Contract):
     feed: FeedConfig
     decision: FileDecision
@@ -275,7 +280,7 @@ class Recorded(Contract):
     sequence_warnings: list[str] = Field(default_factory=list)
 
 
-@contract("intake.finish_request", "1.2")
+@contract("intake.finish_request", "1.3")
 class FinishRequest(Contract):
     feed: FeedConfig
     decision: FileDecision
@@ -288,7 +293,7 @@ class Finished(Contract):
     report_uploaded: str | None = None
 
 
-@contract("intake.dedupe_request", "1.2")
+@contract("intake.dedupe_request", "1.3")
 class DedupeRequest(Contract):
     feed: FeedConfig
     sha256: str
@@ -305,7 +310,7 @@ class Deduped(Contract):
     )
 
 
-@contract("sftp.deliver_request", "1.1")
+@contract("sftp.deliver_request", "1.2")
 class DeliverRequest(Contract):
     """Put a local file into a partner's outbox exactly once (temp name, then rename)."""
 
@@ -322,7 +327,7 @@ class Delivered(Contract):
     already_there: bool
 
 
-@contract("intake.sla_check", "1.2")
+@contract("intake.sla_check", "1.3")
 class SlaCheck(Contract):
     feed: FeedConfig
     now: datetime

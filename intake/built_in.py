@@ -18,8 +18,11 @@ from contracts.intake import (
     BANK_STATEMENT_CONTRACT,
     NACHA_CONTRACT,
     PSP_REPORT_CONTRACT,
+    X12_CONTRACT,
     FeedConfig,
 )
+from edi.envelope import normalize
+from edi.errors import EnvelopeError
 from payouts import (
     PayoutsError,
     RowProblem,
@@ -107,6 +110,27 @@ def check_bank_statement(path: Path) -> BuiltInCheck:
     return check
 
 
+def check_x12(path: Path) -> BuiltInCheck:
+    """Only "is it X12 at all": anything that starts with an ISA lands, because a broken
+    envelope is answered with a TA1 by edi.accept, which the partner's translator understands
+    better than a CSV report. Rows are the transaction sets (ST segments)."""
+    check = BuiltInCheck(kind="X12")
+    data = path.read_bytes()
+    try:
+        normalized = normalize(data)
+    except EnvelopeError as exc:
+        if not data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"ISA"):
+            check.unreadable = f"not an X12 interchange: {exc}"
+            return check
+        check.problems.append(BuiltInProblem(1, "ISA", "envelope", str(exc), "warning"))
+        return check
+    element = normalized.separators.element
+    check.rows = sum(
+        1 for segments in normalized.interchanges for s in segments if s.startswith("ST" + element)
+    )
+    return check
+
+
 def check_built_in(feed: FeedConfig, path: Path) -> BuiltInCheck:
     if feed.file_contract == NACHA_CONTRACT:
         return check_nacha(path)
@@ -115,4 +139,6 @@ def check_built_in(feed: FeedConfig, path: Path) -> BuiltInCheck:
         return check_psp_report(path, feed.report_part)
     if feed.file_contract == BANK_STATEMENT_CONTRACT:
         return check_bank_statement(path)
+    if feed.file_contract == X12_CONTRACT:
+        return check_x12(path)
     raise ValueError(f"{feed.file_contract!r} is not a built-in contract")

@@ -27,6 +27,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from contracts.base import Contract
 from integrations.auth import require_bearer
 from integrations.inbox_relay import InboxRelay
+from integrations.payroll_webhook import payroll_webhook_router
 from integrations.settings import Settings
 from integrations.webhooks import webhooks_router
 from workflows.catalog import CATALOG, WorkflowSpec
@@ -212,4 +213,5 @@ def create_app(
 
     app.include_router(router)
     app.include_router(webhooks_router(settings, lambda: state["pool"]))
+    app.include_router(payroll_webhook_router(settings, lambda: state["client"]))
     return app

@@ -19,6 +19,10 @@ from typing import Annotated, Any
 import typer
 
 from integrations.ach_cli import ach_app
+from integrations.edi_cli import edi_app
+from integrations.messaging_cli import messaging_app
+from integrations.partners_cli import partners_app
+from integrations.payroll_cli import payroll_app
 from integrations.settings import Settings, SettingsError, load_settings
 from integrations.webhooks_cli import webhooks_app
 
@@ -43,6 +47,10 @@ app.add_typer(feeds_app, name="feeds")
 app.add_typer(payouts_app, name="payouts")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(ach_app, name="ach")
+app.add_typer(payroll_app, name="payroll")
+app.add_typer(edi_app, name="edi")
+app.add_typer(partners_app, name="partners")
+app.add_typer(messaging_app, name="messaging")
 
 DEV_DIR = Path(".dev")
 

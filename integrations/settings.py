@@ -81,9 +81,33 @@ class Settings(BaseSettings):
     # Run the inbox relay (inbox → Temporal) inside the API process as well.
     webhook_relay_in_api: bool = True
 
+    # --- Azure messaging (integrations/messaging, docs/messaging.md) -----------------------
+    # A connection string (Listen/Send policy), or Entra ID: the namespace's host name plus an
+    # azure-identity credential (DefaultAzureCredential; azure_client_id picks a user-assigned
+    # managed identity).
+    servicebus_connection_string: SecretStr | None = None
+    servicebus_namespace: str | None = None  # "<name>.servicebus.windows.net"
+    servicebus_events_topic: str = "integration-events"
+    servicebus_commands_queue: str | None = None  # the command consumer runs when set
+    servicebus_max_delivery_attempts: int = Field(default=5, ge=1, le=1000)
+    servicebus_max_in_flight: int = Field(default=16, ge=1, le=1000)
+    # The outbox relay (outbox_events → the events topic) runs in the general worker whenever
+    # Service Bus is configured; false leaves it to `integrations messaging relay`.
+    servicebus_outbox_relay: bool = True
+    eventhubs_connection_string: SecretStr | None = None
+    eventhubs_namespace: str | None = None  # "<name>.servicebus.windows.net"
+    eventhubs_name: str | None = None  # events are published here; consumed when consumer set
+    eventhubs_consume: bool = False
+    eventhubs_consumer_group: str = "$Default"
+    eventhubs_batch_size: int = Field(default=100, ge=1, le=5000)
+    eventhubs_max_in_flight_batches: int = Field(default=4, ge=1, le=256)
+    azure_client_id: str | None = None
+
     # --- Observability ---------------------------------------------------------------------
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     log_level: str = "INFO"
+    # OpenTelemetry collector, OTLP over HTTP (e.g. http://otel-collector:4318): traces are
+    # exported when set (integrations/telemetry.py; deploy/observability/otel-collector.yaml).
     otlp_endpoint: str | None = None
 
     # --- Files -----------------------------------------------------------------------------
@@ -94,6 +118,19 @@ class Settings(BaseSettings):
     gnupg_passphrase: SecretStr | None = None
     # HMAC key for lookups over sealed PII (is this account blocked?); base64 of >= 32 bytes.
     pii_lookup_key: SecretStr | None = None
+
+    # --- Payroll provider (integrations/payroll_provider.py; docs/payroll.md) ---------------
+    payroll_provider_url: str | None = None  # e.g. the simulator: http://127.0.0.1:8090
+    payroll_provider_client_id: str | None = None
+    payroll_provider_client_secret: SecretStr | None = None
+    # HMAC secret of the provider's status webhooks (POST /webhooks/payroll).
+    payroll_webhook_secret: SecretStr | None = None
+    payroll_webhook_tolerance_seconds: int = Field(default=300, ge=1, le=3600)
+    # Our PGP key (fingerprint, in INTEGRATIONS_GNUPG_HOME) that signs direct-deposit files.
+    payroll_pgp_signer: str | None = None
+    payroll_breaker_failures: int = Field(default=5, ge=1, le=1000)
+    payroll_breaker_reset_seconds: float = Field(default=30.0, gt=0)
+    payroll_provider_attempts: int = Field(default=5, ge=1, le=20)
 
     @field_validator("codec_cors_origins", mode="before")
     @classmethod

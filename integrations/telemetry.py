@@ -19,10 +19,32 @@ def configure_tracing(service_name: str, exporter: SpanExporter | None = None) -
     if _configured:
         return
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    if exporter is None:
+        exporter = otlp_exporter(_configured_otlp_endpoint())
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     _configured = True
+
+
+def otlp_exporter(endpoint: str | None) -> SpanExporter | None:
+    """An OTLP/HTTP (protobuf) span exporter to a collector at ``endpoint``
+    (``http://collector:4318``; spans go to ``<endpoint>/v1/traces``), or None without one."""
+    if not endpoint:
+        return None
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter(endpoint=f"{endpoint.rstrip('/')}/v1/traces", timeout=10)
+
+
+def _configured_otlp_endpoint() -> str | None:
+    # Read here so every process that configures tracing ships spans once the setting is set.
+    from integrations.settings import SettingsError, load_settings
+
+    try:
+        return load_settings().otlp_endpoint
+    except SettingsError:
+        return None  # the process's own settings check reports it
 
 
 def runtime_with_metrics(port: int | None) -> Runtime | None:

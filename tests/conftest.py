@@ -3,4 +3,9 @@
 Fixture modules live in ``tests/plugins/`` and are registered here.
 """
 
-pytest_plugins: list[str] = ["tests.plugins.sftp", "tests.plugins.gpg", "tests.plugins.services"]
+pytest_plugins: list[str] = [
+    "tests.plugins.sftp",
+    "tests.plugins.gpg",
+    "tests.plugins.services",
+    "tests.plugins.amqp",
+]

@@ -21,11 +21,16 @@ from temporalio.worker import Worker
 
 from activities.ach import AchActivities
 from activities.demo import DemoActivities
+from activities.edi import EdiActivities
 from activities.intake_dedupe import RowDedupe
 from activities.intake_files import FileActivities
 from activities.intake_records import IntakeRecords
+from activities.messaging import MessagingActivities
+from activities.onboarding import OnboardingFiles, OnboardingRecords
 from activities.outbox import OutboxActivities
 from activities.payouts import PayoutActivities
+from activities.payroll import PayrollActivities
+from integrations.messaging.runtime import consumers_configured, run_messaging
 from integrations.settings import Settings
 from integrations.temporal_client import key_ring_from
 from workflows.catalog import Queue, workflows_for
@@ -48,7 +53,28 @@ def activities_for(
         ach = AchActivities(pool, settings, key_ring_from(settings), client)
         payouts = PayoutActivities(pool, settings, client)
         outbox = OutboxActivities(pool)
+        payroll = PayrollActivities(pool, settings, key_ring_from(settings))
+        onboarding = OnboardingRecords(pool, settings, client)
+        messaging = MessagingActivities(settings)
         return [
+            messaging.publish_event,
+            messaging.publish_stream,
+            onboarding.register,
+            onboarding.set_stage,
+            onboarding.record_key,
+            onboarding.go_live,
+            onboarding.cut_over,
+            onboarding.install_contract,
+            onboarding.offboard,
+            payroll.prepare,
+            payroll.open_run,
+            payroll.submit_batch,
+            payroll.submit,
+            payroll.poll_status,
+            payroll.reconcile,
+            payroll.build_deposit_file,
+            payroll.gl_export,
+            payroll.record,
             payouts.reconcile,
             payouts.match,
             payouts.report_part_landed,
@@ -69,6 +95,9 @@ def activities_for(
         ]
     files = FileActivities(settings)
     dedupe = RowDedupe(pool, settings)
+    onboarding_files = OnboardingFiles(settings)
+    # pyx12 is blocking: edi.accept is a sync activity on this queue's thread pool.
+    edi = EdiActivities(pool, settings, client)
     return [
         files.list_inbox,
         files.fetch,
@@ -76,6 +105,12 @@ def activities_for(
         files.finish,
         files.deliver,
         dedupe.dedupe_rows,
+        onboarding_files.ssh_key,
+        onboarding_files.credentials,
+        onboarding_files.probe_key,
+        onboarding_files.check_test_file,
+        onboarding_files.remove_keys,
+        edi.accept,
     ]
 
 
@@ -129,6 +164,9 @@ async def run_workers(
     ]
     runs = [asyncio.create_task(worker.run()) for worker, _ in built]
     log.info("workers polling task queues %s", ", ".join(task_queue(settings, q) for q in queues))
+    # Azure messaging consumers (docs/messaging.md): only when settings configure a namespace.
+    if "general" in queues and consumers_configured(settings):
+        runs.append(asyncio.create_task(run_messaging(settings, client, pool, stop)))
     await stop.wait()
     log.info("shutting down workers; running activities get %ss", graceful_shutdown_seconds)
     await asyncio.gather(*(worker.shutdown() for worker, _ in built))

@@ -12,12 +12,18 @@ from typing import Literal
 from contracts.ach import AchReturnStart
 from contracts.base import Contract
 from contracts.demo import DemoInput
+from contracts.edi import AckWaitStart
 from contracts.intake import IntakeRequest
+from contracts.partners import OnboardingStart
 from contracts.payouts import PayoutStart
+from contracts.payroll import PayrollStart
 from workflows.ach_return import AchReturnWorkflow
 from workflows.demo import DemoWorkflow
+from workflows.edi_ack_wait import EdiAckWaitWorkflow
 from workflows.file_intake import FileIntakeWorkflow
+from workflows.partner_onboarding import PartnerOnboardingWorkflow
 from workflows.payout import PayoutWorkflow
+from workflows.payroll_run import PayrollRunWorkflow
 
 Queue = Literal["general", "sftp"]
 
@@ -73,6 +79,34 @@ CATALOG: dict[str, WorkflowSpec] = {
             id_prefix="payout",
             summary="Reconciles one PSP payout: webhooks, the PSP report, the bank deposit "
             "(normally signal-with-started by the webhook relay).",
+        ),
+        WorkflowSpec(
+            name="PayrollRun",
+            workflow=PayrollRunWorkflow,
+            input=PayrollStart,
+            queue="general",
+            id_prefix="payroll",
+            summary="One payroll run per company and pay period (key <company>-<period start>): "
+            "provider run, reconciliation, approval, direct-deposit ACH, GL export.",
+        ),
+        WorkflowSpec(
+            name="EdiAckWait",
+            workflow=EdiAckWaitWorkflow,
+            input=AckWaitStart,
+            queue="general",
+            id_prefix="edi-ack",
+            summary="Expects the partner's 997/999 for one interchange we sent (key "
+            "`<partner>-<isa13>`); an error or missing acknowledgement is an exception for ops.",
+        ),
+        WorkflowSpec(
+            name="PartnerOnboarding",
+            workflow=PartnerOnboardingWorkflow,
+            input=OnboardingStart,
+            queue="general",
+            id_prefix="partner",
+            summary="One partner from registration through credentials, test exchange and two "
+            "approvals to live feeds, key rotations and offboarding (normally started by "
+            "`integrations partners onboard`).",
         ),
     )
 }

@@ -11,6 +11,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from contracts.ach import IngestRequest, IngestSummary
+    from contracts.edi import AcceptRequest, AcceptSummary
     from contracts.intake import (
         Deduped,
         DedupeRequest,
@@ -251,6 +252,22 @@ class FileIntakeWorkflow:
                 start_to_close_timeout=timedelta(hours=1),
                 heartbeat_timeout=timedelta(minutes=2),
                 retry_policy=DB_RETRY,
+            )
+        elif feed.handoff == "edi" and processed is not None and decision.landing_path:
+            # Validate, record control numbers, answer with a 997/999/TA1 in the partner's
+            # outbox and translate accepted sets beside the raw file (blocking pyx12: files queue).
+            await self._file_activity(
+                "edi.accept",
+                AcceptRequest(
+                    feed=feed,
+                    landing_path=decision.landing_path,
+                    sha256=processed.sha256,
+                    received_at=received_at,
+                ),
+                files_queue,
+                AcceptSummary,
+                timeout=timedelta(minutes=30),
+                heartbeat=timedelta(minutes=5),
             )
         elif feed.handoff == "bank_statement" and processed is not None and decision.landing_path:
             await workflow.execute_activity(

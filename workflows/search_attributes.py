@@ -17,6 +17,9 @@ PAYOUT_ID = SearchAttributeKey.for_keyword("PayoutId")
 PAYOUT_STATUS = SearchAttributeKey.for_keyword("PayoutStatus")
 CURRENCY = SearchAttributeKey.for_keyword("Currency")
 AMOUNT_MINOR = SearchAttributeKey.for_int("AmountMinor")
+PAYROLL_COMPANY = SearchAttributeKey.for_keyword("PayrollCompany")
+PAYROLL_STATUS = SearchAttributeKey.for_keyword("PayrollStatus")
+ONBOARDING_STAGE = SearchAttributeKey.for_keyword("OnboardingStage")
 
 ALL = (
     TRACE_NUMBER,
@@ -27,6 +30,9 @@ ALL = (
     PAYOUT_STATUS,
     CURRENCY,
     AMOUNT_MINOR,
+    PAYROLL_COMPANY,
+    PAYROLL_STATUS,
+    ONBOARDING_STAGE,
 )
 
 _CLI_TYPE = {

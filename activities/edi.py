@@ -1,0 +1,184 @@
+"""EDI activity: accept a landed X12 file.
+
+``edi.accept`` is sync (pyx12 is blocking) and runs on the file workers' thread pool. It
+validates, records the partner's control numbers, writes the acknowledgement, the validation
+result and the translated JSON beside the raw file (write-once), uploads the acknowledgement to
+the partner's outbox (the ``sftp.deliver`` activity's code: temp name, then rename), and
+signals the ``EdiAckWait`` workflows that the partner's own acknowledgements answer. Safe to
+repeat: control numbers are recorded by file digest and our ack numbers allocated by purpose, so
+a retry rebuilds the very same acknowledgement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+import edi
+from activities.intake_files import FileActivities
+from contracts.edi import AcceptRequest, AcceptSummary, Outcome
+from contracts.intake import DeliverRequest
+from edi.results import ReceivedAck
+from integrations.edi_store import allocate_outbound, record_inbound
+from integrations.landing_zone import write_text_once
+from integrations.settings import Settings
+
+T = TypeVar("T")
+DB_TIMEOUT = 60.0
+
+
+def ack_wait_id(partner_id: str, control_number: str) -> str:
+    """``edi-ack-<partner>-<isa13>``; our GS06 is our ISA13, so a 997's AK102 names it too."""
+    return f"edi-ack-{partner_id}-{int(control_number):09d}"
+
+
+@dataclass
+class EdiActivities:
+    pool: asyncpg.Pool
+    settings: Settings
+    client: Client | None = None
+    # The worker's event loop, where the pool and client live: this sync activity runs on a
+    # thread and hands its database and Temporal calls to that loop.
+    loop: asyncio.AbstractEventLoop | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.loop is None:
+            self.loop = asyncio.get_running_loop()
+
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        assert self.loop is not None
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(DB_TIMEOUT)
+
+    @activity.defn(name="edi.accept")
+    def accept(self, request: AcceptRequest) -> AcceptSummary:
+        partner = request.feed.partner_id
+        raw = Path(request.landing_path)
+        try:
+            data = raw.read_bytes()
+        except FileNotFoundError:
+            raise ApplicationError(
+                f"landed file {raw.name} is missing", type="LandedFileMissing", non_retryable=True
+            ) from None
+        if hashlib.sha256(data).hexdigest() != request.sha256:
+            raise ApplicationError(
+                f"{raw.name} does not match its digest", type="DigestMismatch", non_retryable=True
+            )
+        validation = edi.validate(data)
+        result = validation.result
+        activity.heartbeat("validated")
+        records = self._run(
+            record_inbound(
+                self.pool, partner, result, file_sha256=request.sha256, landing_path=str(raw)
+            )
+        )
+        duplicate = any(r.duplicate for r in records)
+        gaps = sorted({gap for r in records for gap in r.gaps})
+        stem = raw.parent / request.sha256
+        result_path = stem.with_suffix(".edi.json")
+        write_text_once(result_path, result.model_dump_json(indent=2) + "\n")
+
+        translation_path = None
+        documents = validation.translations()
+        if documents and not duplicate:  # a repeated interchange is not processed twice
+            translation_path = stem.with_suffix(".translated.json")
+            write_text_once(
+                translation_path,
+                json.dumps({"documents": documents}, indent=2, sort_keys=True) + "\n",
+            )
+
+        ack_path, remote, numbers = None, None, []
+        if validation.ack_count:
+            numbers = [
+                self._run(allocate_outbound(self.pool, partner, f"ack:{request.sha256}:{i}"))
+                for i in range(validation.ack_count)
+            ]
+            when = request.received_at.astimezone(UTC)
+            text = validation.acknowledgement([edi.AckControl(n, when) for n in numbers])
+            ack_path = stem.with_suffix(".ack.x12")
+            write_text_once(ack_path, text)
+            if request.deliver:
+                # The file on disk wins (write-once): a retry delivers exactly those bytes.
+                content = ack_path.read_bytes()
+                name = f"{result.ack_kind}_{partner}_{numbers[0]:09d}.x12"
+                delivered = FileActivities(self.settings).deliver(
+                    DeliverRequest(
+                        feed=request.feed,
+                        local_path=str(ack_path),
+                        remote_name=name,
+                        sha256=hashlib.sha256(content).hexdigest(),
+                        size=len(content),
+                    )
+                )
+                remote = delivered.remote_path
+
+        signalled, unmatched = self._signal(partner, result.acknowledgements_received)
+        rejected = [f"{g}/{s}:{t}" for g, t, s in result.rejected_sets()]
+        accepted = [f"{g}/{s}:{t}" for g, t, s in result.accepted_sets()]
+        outcome: Outcome
+        if result.acknowledgements_received and not accepted and not rejected:
+            outcome = "acknowledgement"
+        elif result.accepted:
+            outcome = "accepted"
+        elif accepted:
+            outcome = "partially_accepted"
+        else:
+            outcome = "rejected"
+        activity.logger.info(
+            "EDI file from %s: %s, %d set(s) accepted, %d rejected, duplicate=%s",
+            partner,
+            outcome,
+            len(accepted),
+            len(rejected),
+            duplicate,
+        )
+        return AcceptSummary(
+            outcome=outcome,
+            accepted_sets=accepted,
+            rejected_sets=rejected,
+            ack_kind=result.ack_kind,
+            ack_path=str(ack_path) if ack_path else None,
+            ack_remote_path=remote,
+            ack_control_numbers=numbers,
+            result_path=str(result_path),
+            translation_path=str(translation_path) if translation_path else None,
+            duplicate=duplicate,
+            gaps=gaps,
+            issues=len(result.issues) + result.issues_truncated,
+            acknowledgements_received=result.acknowledgements_received,
+            signalled=signalled,
+            unmatched_acks=unmatched,
+        )
+
+    def _signal(self, partner: str, acks: list[ReceivedAck]) -> tuple[list[str], int]:
+        """Hand each acknowledgement to the EdiAckWait of the interchange it answers."""
+        if self.client is None or not acks:
+            return [], len(acks)
+        signalled, unmatched = [], 0
+        for ack in acks:
+            number = ack.acknowledged_interchange or ack.acknowledged_group or ""
+            if not number.isdigit():
+                unmatched += 1
+                continue
+            workflow_id = ack_wait_id(partner, number)
+            try:
+                self._run(
+                    self.client.get_workflow_handle(workflow_id).signal("acknowledgement", ack)
+                )
+                signalled.append(workflow_id)
+            except RPCError as exc:
+                if exc.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                unmatched += 1  # nothing of ours expects it (or it already completed)
+        return signalled, unmatched

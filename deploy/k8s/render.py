@@ -1,0 +1,173 @@
+"""Render the Kubernetes manifests of one environment: ``base/`` + ``env/<name>.yaml``.
+
+No helm or kustomize: an environment file names what differs from ``base/`` and nothing else
+(namespace, image, partner and database addresses, replica bounds, resources), and this script
+writes complete manifests to ``rendered/<env>.yaml`` (plus ``rendered/<env>-migrate.yaml``, the
+Job to run before a rollout). The rendered files are committed, so a review shows the exact
+objects that will be applied; ``tests/test_deploy_k8s.py`` fails when they are stale.
+
+    python deploy/k8s/render.py            # rewrite rendered/*.yaml
+    python deploy/k8s/render.py --check    # exit 1 if a rendered file is out of date
+
+Patch rules (a small, explicit subset of Kubernetes' strategic merge): mappings merge key by
+key; lists whose items all carry a ``name`` merge item by item on it (containers, env, volumes,
+KEDA triggers); any other list is replaced; ``null`` deletes a key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml  # type: ignore[import-untyped]  # PyYAML: a dev/ops dependency, no stubs pinned
+
+HERE = Path(__file__).resolve().parent
+BASE = HERE / "base"
+ENVIRONMENTS = HERE / "env"
+RENDERED = HERE / "rendered"
+
+# Apply order: what others reference comes first; the migrate Job has a file of its own.
+BASE_FILES = (
+    "serviceaccount.yaml",
+    "config.yaml",
+    "external-secrets.yaml",
+    "landing.yaml",
+    "networkpolicy.yaml",
+    "worker-general.yaml",
+    "worker-sftp.yaml",
+    "api.yaml",
+    "codec-server.yaml",
+    "pdb.yaml",
+    "keda.yaml",
+)
+MIGRATE_FILE = "migrate-job.yaml"
+APP_IMAGE = "enterprise-integrations"
+
+Manifest = dict[str, Any]
+
+
+def load_documents(path: Path) -> list[Manifest]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def base_manifests() -> list[Manifest]:
+    return [doc for name in BASE_FILES for doc in load_documents(BASE / name)]
+
+
+def merge(base: Any, patch: Any) -> Any:
+    """``patch`` applied to ``base`` by the rules in the module docstring (inputs untouched)."""
+    if isinstance(base, dict) and isinstance(patch, dict):
+        merged = dict(base)
+        for key, value in patch.items():
+            if value is None:
+                merged.pop(key, None)
+            elif key in merged:
+                merged[key] = merge(merged[key], value)
+            else:
+                merged[key] = copy.deepcopy(value)
+        return merged
+    if isinstance(base, list) and isinstance(patch, list) and _named(base) and _named(patch):
+        by_name = {item["name"]: item for item in patch}
+        merged_list = [
+            merge(item, by_name.pop(item["name"])) if item["name"] in by_name else item
+            for item in base
+        ]
+        return merged_list + [copy.deepcopy(item) for item in by_name.values()]
+    return copy.deepcopy(patch)
+
+
+def _named(items: list[Any]) -> bool:
+    return bool(items) and all(isinstance(item, dict) and "name" in item for item in items)
+
+
+def _containers(manifest: Manifest) -> Iterable[dict[str, Any]]:
+    spec = manifest.get("spec", {}).get("template", {}).get("spec", {})
+    yield from spec.get("initContainers", [])
+    yield from spec.get("containers", [])
+
+
+def render(env: dict[str, Any], manifests: list[Manifest]) -> list[Manifest]:
+    namespace: str = env["namespace"]
+    patches = {(p["kind"], p["name"]): p["patch"] for p in env.get("patches", [])}
+    out: list[Manifest] = [
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": namespace,
+                # Every pod here meets the "restricted" Pod Security Standard; enforce it.
+                "labels": {
+                    "kubernetes.io/metadata.name": namespace,
+                    "pod-security.kubernetes.io/enforce": "restricted",
+                    "pod-security.kubernetes.io/warn": "restricted",
+                },
+            },
+        }
+    ]
+    seen = set()
+    for manifest in manifests:
+        key = (manifest["kind"], manifest["metadata"]["name"])
+        seen.add(key)
+        rendered: Manifest = (
+            merge(manifest, patches[key]) if key in patches else copy.deepcopy(manifest)
+        )
+        rendered["metadata"]["namespace"] = namespace
+        for container in _containers(rendered):
+            if container["image"].split(":")[0] == APP_IMAGE:
+                container["image"] = env["image"]
+        out.append(rendered)
+    unknown = set(patches) - seen
+    if unknown:
+        raise SystemExit(f"patches name objects that are not in base/: {sorted(unknown)}")
+    return out
+
+
+def environments() -> list[str]:
+    return sorted(path.stem for path in ENVIRONMENTS.glob("*.yaml"))
+
+
+def dump(manifests: list[Manifest], env_name: str) -> str:
+    header = (
+        f"# GENERATED by deploy/k8s/render.py from base/ and env/{env_name}.yaml: do not edit.\n"
+    )
+    body: str = yaml.safe_dump_all(manifests, sort_keys=False, default_flow_style=False, width=100)
+    return header + body
+
+
+def outputs() -> dict[Path, str]:
+    """Every rendered file and its expected content."""
+    files = {}
+    migrate = load_documents(BASE / MIGRATE_FILE)
+    for name in environments():
+        env = yaml.safe_load((ENVIRONMENTS / f"{name}.yaml").read_text())
+        everything = render(env, base_manifests() + migrate)
+        main, job = everything[: -len(migrate)], everything[-len(migrate) :]
+        files[RENDERED / f"{name}.yaml"] = dump(main, name)
+        files[RENDERED / f"{name}-migrate.yaml"] = dump(job, name)
+    return files
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if a rendered file is stale")
+    args = parser.parse_args(argv)
+    stale = []
+    for path, text in outputs().items():
+        if path.exists() and path.read_text() == text:
+            continue
+        stale.append(path)
+        if not args.check:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    verb = "stale" if args.check else "wrote"
+    for path in stale:
+        print(f"{verb}: {path.relative_to(HERE)}")
+    return 1 if args.check and stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

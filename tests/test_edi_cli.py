@@ -1,0 +1,50 @@
+"""``integrations edi validate`` as a user runs it: a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.test_edi_core import CORPUS, PO, interchange, segments
+
+CLI = [sys.executable, "-c", "from integrations.cli import main; main()", "edi", "validate"]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.mark.skipif(not CORPUS.exists(), reason="shared corpus not mounted")
+def test_validate_prints_json_and_writes_the_999(tmp_path: Path) -> None:
+    out = tmp_path / "ack.x12"
+    done = run(str(CORPUS / "pyx12_example834_5010.txt"), "--json", "--ack-out", str(out))
+    assert done.returncode == 1, done.stderr
+    result = json.loads(done.stdout)
+    assert result["accepted"] is False and result["ack_kind"] == "999"
+    assert any(i["segment_id"] == "INS" and i["code"] == "7" for i in result["issues"])
+    ack = segments(out.read_text())
+    assert ack[0][0] == "ISA" and ["IK5", "R", "5"] in ack
+
+
+def test_validate_accepts_a_messy_850_in_text_mode(tmp_path: Path) -> None:
+    source = tmp_path / "po.edi"
+    source.write_bytes(b"\xef\xbb\xbf  " + interchange(PO).replace("~", "~\n   ").encode())
+    done = run(str(source), "--control-number", "42")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("accepted; acknowledgement: 997")
+    assert "stripped: BOM, leading whitespace" in done.stdout
+    ack = segments((tmp_path / "po.edi.ack.x12").read_text())
+    assert ack[0][13] == "000000042" and ["AK9", "A", "1", "1", "1"] in ack
+
+
+def test_an_unreadable_file_exits_2(tmp_path: Path) -> None:
+    source = tmp_path / "nope.txt"
+    source.write_text("not x12")
+    done = run(str(source))
+    assert done.returncode == 2
+    assert "ISA" in done.stdout
+    assert run(str(tmp_path / "missing")).returncode == 2
