@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, Response
+from prometheus_client import make_asgi_app
 from pydantic import BaseModel
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDReusePolicy
@@ -92,6 +93,9 @@ def create_app(
 
     def auth(request: Request) -> None:
         require_bearer(request, token)
+
+    # Prometheus scrapes the webhook and in-API relay metrics here (no PII in any of them).
+    app.mount("/metrics", make_asgi_app())
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

@@ -149,6 +149,11 @@ def worker(
     logs.configure(settings.log_level)
     telemetry.configure_tracing("integrations-worker")
 
+    if settings.app_metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.app_metrics_port, addr="0.0.0.0")
+
     async def main() -> None:
         runtime = telemetry.runtime_with_metrics(settings.metrics_port)
         client = await connect(settings, runtime=runtime)

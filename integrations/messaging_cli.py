@@ -135,7 +135,7 @@ def relay(
     logs.configure(settings.log_level)
     port = metrics_port or settings.metrics_port
     if port:
-        start_http_server(port, addr="127.0.0.1")
+        start_http_server(port, addr="0.0.0.0")
 
     async def run() -> None:
         pool = await create_pool(settings)

@@ -458,3 +458,22 @@ async def test_relay_runs_inside_the_api(
         else:
             raise AssertionError("the API's relay did not forward the event")
     assert [s.event_id for s in await signals(client, payout_id)] == [event["id"]]
+
+
+def _stored_count(exposition: str) -> float:
+    for line in exposition.splitlines():
+        wanted = ("webhook_requests_total{", 'scheme="stripe"', 'outcome="stored"')
+        if line.startswith(wanted[0]) and all(w in line for w in wanted[1:]):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_the_api_serves_its_metrics_for_prometheus(api: httpx.AsyncClient) -> None:
+    """Prometheus scrapes the API's own metrics (webhooks, in-API relay) at /metrics."""
+    before = _stored_count((await api.get("/metrics/")).text)
+    event = stripe_event("payout.paid", payout(f"po_{uuid.uuid4().hex[:10]}", "paid"))
+    assert (await post_stripe(api, event)).status_code == 200
+    scraped = await api.get("/metrics/")
+    assert scraped.status_code == 200
+    assert "webhook_inbox_backlog" in scraped.text
+    assert _stored_count(scraped.text) == before + 1
