@@ -238,6 +238,9 @@ class Notify(BaseModel):
     kind: Literal["notify"] = "notify"
     event_type: str
     detail: str
+    # A trace number the event introduces (a re-presentment's). Kept out of ``detail`` so the
+    # published envelope can carry it as the identifier it is, not as free text.
+    trace_number: str | None = None
 
 
 class Escalate(BaseModel):
@@ -466,7 +469,13 @@ def _on_represented(case: ReturnCase, sent: RepresentmentSent) -> tuple[ReturnCa
             ),
         }
     )
-    return represented, [Notify(event_type="ach.return.represented", detail=sent.trace_number)]
+    return represented, [
+        Notify(
+            event_type="ach.return.represented",
+            detail=f"re-presentment {sent.number}",
+            trace_number=sent.trace_number,
+        )
+    ]
 
 
 def _on_deadline(case: ReturnCase, event: DeadlineReached) -> tuple[ReturnCase, list[Command]]:
@@ -478,7 +487,9 @@ def _on_deadline(case: ReturnCase, event: DeadlineReached) -> tuple[ReturnCase, 
         collected = case.model_copy(
             update={"state": CaseState.COLLECTED, "deadline": None, "deadline_kind": None}
         )
-        return collected, [Notify(event_type="ach.return.collected", detail=case.trace_number)]
+        return collected, [
+            Notify(event_type="ach.return.collected", detail="no return within the watch window")
+        ]
     if event.deadline_kind == "correction" and not case.escalated:
         escalated = case.model_copy(
             update={"escalated": True, "deadline": add_banking_days(on, CORRECTION_DAYS)}

@@ -19,7 +19,7 @@ from pydantic import Field, field_validator, model_validator
 
 from contracts.base import Contract, contract
 
-ENVELOPE_SCHEMA_VERSION = "1.0"
+ENVELOPE_SCHEMA_VERSION = "1.1"  # 1.1: optional subject
 # A fixed namespace: message ids must be the same on every machine and in every release.
 MESSAGE_ID_NAMESPACE = uuid.UUID("6f1c8a52-7d0e-4f55-9b1e-3c2f0d6a9e41")
 _EVENT_TYPE = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"
@@ -32,17 +32,29 @@ def message_id_for(event_type: str, business_key: str) -> str:
     return str(uuid.uuid5(MESSAGE_ID_NAMESPACE, f"{event_type}\x1f{business_key}"))
 
 
+# An ACH trace number (ODFI routing prefix + sequence, 15 digits) is a public identifier that
+# banks print on statements, not PII: allowed under this key only.
+_IDENTIFIER_KEYS = {"trace_number": re.compile(r"\d{15}")}
+
+
 def _strings(value: Any) -> list[str]:
     if isinstance(value, str):
         return [value]
     if isinstance(value, dict):
-        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
+        return [
+            s
+            for k, v in value.items()
+            if not (
+                k in _IDENTIFIER_KEYS and isinstance(v, str) and _IDENTIFIER_KEYS[k].fullmatch(v)
+            )
+            for s in (*_strings(k), *_strings(v))
+        ]
     if isinstance(value, list | tuple):
         return [s for v in value for s in _strings(v)]
     return []
 
 
-@contract("messaging.envelope", "1.0")
+@contract("messaging.envelope", "1.1")
 class Envelope(Contract):
     """One event or command on the wire (JSON body of the AMQP message)."""
 
@@ -90,7 +102,7 @@ class Envelope(Contract):
         return int(self.schema_version.split(".")[0])
 
 
-@contract("messaging.publish_request", "1.0")
+@contract("messaging.publish_request", "1.1")
 class PublishRequest(Contract):
     """Input of the ``messaging.publish_event`` / ``messaging.publish_stream`` activities."""
 

@@ -72,3 +72,19 @@ def test_poison_is_classified(body: bytes, reason: str) -> None:
     with pytest.raises(PoisonMessage) as caught:
         wire.decode(body)
     assert caught.value.reason == reason
+
+
+def test_an_ach_trace_number_rides_under_its_own_key_only() -> None:
+    """A re-presentment's trace number is published; the same digits as free text, or an
+    account-length number under the trace key, are still refused."""
+    trace = "091000010000123"
+    ok = Envelope(
+        event_type="ach.return.represented",
+        business_key="k",
+        correlation_id="c",
+        data={"detail": "re-presentment 1", "trace_number": trace},
+    )
+    assert ok.data["trace_number"] == trace
+    for data in ({"detail": trace}, {"trace_number": "12345678901234567"}):
+        with pytest.raises(ValidationError, match="PII"):
+            Envelope(event_type="e", business_key="k", correlation_id="c", data=data)

@@ -251,13 +251,20 @@ class AchReturnWorkflow:
                 command.event_type if isinstance(command, Notify) else "ach.return.escalated"
             )
             detail = command.detail if isinstance(command, Notify) else command.reason
+            payload: dict[str, object] = {
+                "state": str(case.state),
+                "code": case.last_code,
+                "detail": detail,
+            }
+            if isinstance(command, Notify) and command.trace_number:
+                payload["trace_number"] = command.trace_number
             await workflow.execute_activity(
                 "ach.record_event",
                 OutboxEvent(
                     message_id=f"{workflow.info().workflow_id}/{len(case.timeline)}/{event_type}",
                     event_type=event_type,
                     subject=case.trace_number,
-                    payload={"state": str(case.state), "code": case.last_code, "detail": detail},
+                    payload=payload,
                 ),
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=RETRY,
