@@ -15,8 +15,10 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
+import gnupg
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
@@ -55,15 +57,20 @@ from integrations.settings import Settings
 from integrations.sftp import (
     AuthenticationRefused,
     HostKeyMismatch,
+    RemoteFileNotFound,
+    RemoteOperationFailed,
     SftpEndpoint,
     SftpError,
     SftpSession,
     connect,
     fingerprint,
     load_private_key,
+    resolve_remote,
 )
 
 CHUNK = 1 << 20
+# Answered test files go to <archive>/test or <quarantine>/test on the partner's server.
+TEST_SUBFOLDER = "test"
 
 
 def _safe(name: str) -> str:
@@ -102,7 +109,9 @@ class OnboardingRecords:
         except partners.PartnerDefinitionError as exc:
             raise _permanent(str(exc), "PartnerDefinition") from None
         await partners.upsert_partner(self.pool, request.definition)
-        return Registered(contracts=texts)
+        # Read before this onboarding records any key, so a retry answers the same.
+        before = await partners.key_count(self.pool, request.definition.partner_id)
+        return Registered(contracts=texts, keys_before=before)
 
     @activity.defn(name="onboarding.set_stage")
     async def set_stage(self, change: StageChange) -> None:
@@ -225,16 +234,20 @@ class OnboardingFiles:
             home = self.settings.gnupg_home
             if home is None:
                 raise _permanent("missing setting INTEGRATIONS_GNUPG_HOME", "Settings")
+            # Look before importing: a key that is not the declared one must never reach the
+            # keyring intake verifies signatures with.
+            scanned = scan_public_keys(home, request.pgp.public_key)
+            if scanned != [request.pgp.fingerprint]:
+                found = ", ".join(scanned) or "no public key"
+                raise _permanent(
+                    f"the PGP key sent has fingerprint {found}, not the declared "
+                    f"{request.pgp.fingerprint}: refusing to import or pin it",
+                    "PgpKey",
+                )
             try:
                 imported = Keyring(home).import_public_key(request.pgp.public_key)
             except PgpError as exc:
                 raise _permanent(f"PGP key: {exc}", "PgpKey") from None
-            if imported != request.pgp.fingerprint:
-                raise _permanent(
-                    f"the PGP key sent has fingerprint {imported}, not the declared "
-                    f"{request.pgp.fingerprint}: refusing to pin it",
-                    "PgpKey",
-                )
             pgp_fpr = imported
         pin = request.feed.sftp.host_key
         return Credentials(
@@ -276,8 +289,25 @@ class OnboardingFiles:
     def check_test_file(self, request: TestCheckRequest) -> TestCheck:
         """Take the next unanswered file from the partner's test folder and run it through
         intake's checks (name, checksum, PGP, file contract) without landing it. Returns the
-        acknowledgement or error report to deliver."""
+        acknowledgement or error report to deliver.
+
+        The answered file then leaves the test folder like an intake file leaves the inbox:
+        by posix rename into ``<archive>/test`` (passed) or ``<quarantine>/test`` (failed).
+        The look's result is kept in staging before the move, so a retry after the move (the
+        file is gone from the test folder) returns the same answer instead of losing it."""
         feed = request.feed
+        folder = self._staging(feed.partner_id, feed.feed)
+        look = f"{feed.feed}|{request.attempt}|{request.at.isoformat()}"
+        kept = folder / f"look-{hashlib.sha256(look.encode()).hexdigest()[:24]}.json"
+        if kept.exists():  # an earlier attempt of this very activity got this far
+            check = TestCheck.model_validate_json(kept.read_text(encoding="utf-8"))
+            if check.attempt is not None:
+                try:
+                    with self._connect(feed) as session:
+                        self._file_away(session, request, check.attempt)
+                except SftpError as exc:
+                    raise self._sftp_failure(exc) from None
+            return check
         try:
             with self._connect(feed) as session:
                 files = session.list_stable(request.test_folder, settle_seconds=feed.settle_seconds)
@@ -287,7 +317,6 @@ class OnboardingFiles:
                 if not pending:
                     return TestCheck(reachable=True, detail="no new test file")
                 remote = pending[0]
-                folder = self._staging(feed.partner_id, feed.feed)
                 signature = f"{remote.name}:{remote.size}:{remote.mtime}"
                 stem = hashlib.sha256(signature.encode()).hexdigest()[:24]
                 staged = folder / f"{stem}.part"
@@ -295,14 +324,8 @@ class OnboardingFiles:
                 session.download(remote.path, staged, resume=False, expected=remote)
         except AuthenticationRefused:
             return TestCheck(reachable=False, detail="our key is not installed yet")
-        except HostKeyMismatch as exc:
-            raise _permanent(
-                f"host key pin does not match the server: {exc}", exc.error_type
-            ) from None
         except SftpError as exc:
-            if not exc.retryable:
-                raise _permanent(f"{type(exc).__name__}: {exc}", exc.error_type) from None
-            raise
+            raise self._sftp_failure(exc) from None
         try:
             passed, reason, report, rows_total, rows_invalid = self._validate(
                 request, remote.name, staged
@@ -329,26 +352,59 @@ class OnboardingFiles:
         activity.logger.info(
             "test file of %s/%s: %s", feed.partner_id, feed.feed, "passed" if passed else "failed"
         )
-        return TestCheck(
-            reachable=True,
-            attempt=TestAttempt(
-                feed=feed.feed,
-                file_name=remote.name,
-                signature=signature,
-                passed=passed,
-                reason=reason,
-                rows_total=rows_total,
-                rows_invalid=rows_invalid,
-                answer=f"{feed.sftp.outbox}/{remote_name}",
-                at=request.at,
-            ),
-            answer=DeliverAnswer(
-                local_path=str(answer_path),
-                remote_name=remote_name,
-                sha256=_sha256(answer_path),
-                size=answer_path.stat().st_size,
-            ),
+        base = feed.sftp.archive if passed else feed.sftp.quarantine
+        attempt = TestAttempt(
+            feed=feed.feed,
+            file_name=remote.name,
+            signature=signature,
+            passed=passed,
+            reason=reason,
+            rows_total=rows_total,
+            rows_invalid=rows_invalid,
+            answer=f"{feed.sftp.outbox}/{remote_name}",
+            at=request.at,
         )
+        answer = DeliverAnswer(
+            local_path=str(answer_path),
+            remote_name=remote_name,
+            sha256=_sha256(answer_path),
+            size=answer_path.stat().st_size,
+        )
+        try:
+            with self._connect(feed) as session:
+                filed_to = _free_name(session, f"{base}/{TEST_SUBFOLDER}", remote.name, signature)
+                attempt = attempt.model_copy(update={"filed_to": filed_to})
+                check = TestCheck(reachable=True, attempt=attempt, answer=answer)
+                # Kept before the move: from here on, a retry answers from this.
+                tmp = kept.with_suffix(f".{activity.info().attempt}.tmp")
+                tmp.write_text(check.model_dump_json(), encoding="utf-8")
+                tmp.replace(kept)
+                self._file_away(session, request, attempt)
+        except SftpError as exc:
+            raise self._sftp_failure(exc) from None
+        return check
+
+    @staticmethod
+    def _file_away(session: SftpSession, request: TestCheckRequest, attempt: TestAttempt) -> None:
+        """Move an answered test file out of the test folder to ``attempt.filed_to``.
+        Idempotent: a file no longer listed with the same name, size and mtime was moved
+        already (or replaced by the partner since) and is left alone."""
+        assert attempt.filed_to is not None
+        listed = session.list_dir(request.test_folder)
+        if any(f"{f.name}:{f.size}:{f.mtime}" == attempt.signature for f in listed):
+            session.rename_listed(request.test_folder, attempt.file_name, attempt.filed_to)
+
+    @staticmethod
+    def _sftp_failure(exc: SftpError) -> BaseException:
+        """A wrong host key or another permanent failure stops (a person must look); the
+        rest is retried by Temporal."""
+        if isinstance(exc, HostKeyMismatch):
+            return _permanent(f"host key pin does not match the server: {exc}", exc.error_type)
+        if isinstance(exc, AuthenticationRefused):  # it logged in a moment ago: try again
+            return ApplicationError(f"{type(exc).__name__}: {exc}", type=exc.error_type)
+        if not exc.retryable:
+            return _permanent(f"{type(exc).__name__}: {exc}", exc.error_type)
+        return exc
 
     def _validate(
         self, request: TestCheckRequest, name: str, staged: Path
@@ -427,6 +483,47 @@ class OnboardingFiles:
         """Delete our copies of revoked keys (their only copies)."""
         keys_dir = self._keys_dir()
         return [k for k in request.key_names if partners.remove_key_file(keys_dir, k)]
+
+
+def _free_name(session: SftpSession, folder: str, name: str, signature: str) -> str:
+    """Where to file ``name`` in ``folder`` (created when missing): under its cleaned name, or
+    with the signature's digest appended when an earlier file has it, as intake does, so no
+    earlier test file is ever overwritten."""
+    _ensure_folder(session, folder)
+    target = f"{folder}/{_safe(name)}"
+    try:
+        session.stat(target)
+    except RemoteFileNotFound:
+        return target
+    return f"{target}.{hashlib.sha256(signature.encode()).hexdigest()[:12]}"
+
+
+def _ensure_folder(session: SftpSession, folder: str) -> None:
+    """Create ``folder`` on the partner's server when missing (its parent must exist).
+    ``SftpSession`` has no mkdir yet; candidate for ``integrations.sftp``."""
+    try:
+        session.stat(folder)
+        return
+    except RemoteFileNotFound:
+        pass
+    full = resolve_remote(session.endpoint.root, folder)
+    try:
+        session._client.mkdir(full, mode=0o755)
+    except OSError as exc:
+        try:
+            session.stat(folder)  # made meanwhile by another attempt
+        except RemoteFileNotFound:
+            raise RemoteOperationFailed(f"cannot create {folder}: {exc}") from exc
+
+
+def scan_public_keys(home: Path, armored: str) -> list[str]:
+    """Primary fingerprints of the keys in an armored block, without importing them
+    (``gpg --show-keys``). Candidate for ``integrations.pgp.Keyring``."""
+    if "PRIVATE KEY BLOCK" in armored:
+        return []
+    scanned: Any = gnupg.GPG(gnupghome=str(home)).scan_keys_mem(armored)
+    primaries = {str(k.get("fingerprint", "")).upper() for k in scanned if k.get("type") == "pub"}
+    return sorted(primaries)
 
 
 def clear_staging(settings: Settings, partner_id: str) -> None:

@@ -2,6 +2,10 @@
 build the direct-deposit file and the GL journal, keep the run's row. All keyed, all safe to
 repeat; files are written once into ``<landing zone>/payroll/<workflow id>/``.
 
+Inputs are read by reference too: a roster or inputs file is CSV text, or a file that intake
+landed under a file contract (CSV or fixed-width), read from the Parquet of its rows that intake
+wrote beside it; benefit deductions come from 834 files that ``edi.accept`` translated.
+
 Employees travel between activities by reference: ``prepare`` seals each employee's PII into
 ``payroll_employees`` (integrations/column_crypto.py) and writes the expected amounts (no PII)
 as a JSON-lines file; later steps read batches by sequence range and files by path + digest.
@@ -14,6 +18,7 @@ import base64
 import csv
 import hashlib
 import io
+import json
 import math
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -23,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import pyarrow as pa
+import pyarrow.parquet as pq
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -30,10 +37,12 @@ import nacha
 from contracts.intake import DeliverRequest, FeedConfig
 from contracts.payroll import (
     DepositFile,
+    Enrolment,
     FileRef,
     GlExport,
     GlRequest,
     PayRequest,
+    PayrollStart,
     Prepared,
     PrepareRequest,
     ProviderCall,
@@ -57,12 +66,15 @@ from integrations.pgp import Keyring, PgpError
 from integrations.settings import Settings
 from payroll.amounts import Pay, expected_run, totals
 from payroll.direct_deposit import Deposit, Originator, deposit_file
+from payroll.enrolment import Election, deductions_by_employee, elections, with_benefits
 from payroll.journal import is_balanced, journal, journal_csv
 from payroll.reconciliation import reconcile
 from payroll.roster import (
     Employee,
+    FileKind,
     InputError,
     PeriodInput,
+    Source,
     check_integrity,
     parse_inputs,
     parse_roster,
@@ -84,6 +96,10 @@ def _ref(path: Path) -> FileRef:
 
 
 def _read_landed(ref: FileRef) -> str:
+    return _landed_bytes(ref).decode("utf-8-sig")
+
+
+def _landed_bytes(ref: FileRef) -> bytes:
     path = Path(ref.path)
     try:
         data = path.read_bytes()
@@ -97,7 +113,77 @@ def _read_landed(ref: FileRef) -> str:
             type="InputChanged",
             non_retryable=True,
         )
-    return data.decode("utf-8-sig")
+    return data
+
+
+def _file_error(kind: FileKind, rule: str, message: str) -> InputError:
+    return InputError(file=kind, row=0, column=None, rule=rule, value=None, message=message)
+
+
+def _landed_source(ref: FileRef, kind: FileKind) -> tuple[Source, list[InputError]]:
+    """What a roster or inputs reference holds: the rows of a Parquet file (named directly, or
+    the one intake wrote beside a raw file it landed under a file contract, as its metadata
+    ``<stem>.json`` says) or else CSV text. One reader for CSV and fixed-width feeds alike:
+    intake has already parsed the layout and checked the contract's types."""
+    data, path = _landed_bytes(ref), Path(ref.path)
+    parquet = path
+    if path.suffix != ".parquet":
+        meta = _intake_metadata(path)
+        if meta is None or not meta.get("file_contract"):
+            return data.decode("utf-8-sig"), []
+        parquet = path.with_suffix(".parquet")
+        if not parquet.exists():
+            contract = f"{meta['file_contract']}.v{meta.get('schema_version', 1)}"
+            return [], [_file_error(kind, "no_rows", f"intake landed no rows under {contract}")]
+    meta = _intake_metadata(parquet)
+    dropped = int((meta or {}).get("rows", {}).get("invalid", 0))
+    if dropped:
+        # A partial roster would leave people unpaid: the run needs every row the HRIS sent.
+        return [], [
+            _file_error(
+                kind,
+                "rows_dropped",
+                f"intake rejected {dropped} row(s) of this file (see its error report); "
+                "send the whole file again",
+            )
+        ]
+    source = parquet.read_bytes() if parquet != path else data
+    try:
+        table = pq.read_table(pa.BufferReader(source))
+    except (pa.ArrowException, OSError) as exc:
+        return [], [_file_error(kind, "format", f"not a readable Parquet file ({exc})"[:200])]
+    return table.to_pylist(), []
+
+
+def _intake_metadata(path: Path) -> dict[str, Any] | None:
+    meta = path.with_suffix(".json")
+    try:
+        loaded = json.loads(meta.read_text())
+    except (OSError, ValueError):
+        return None
+    return loaded if isinstance(loaded, dict) else None
+
+
+def _enrolment_documents(
+    enrolment: Enrolment,
+) -> tuple[list[dict[str, Any]], list[InputError]]:
+    documents: list[dict[str, Any]] = []
+    errors: list[InputError] = []
+    for ref in enrolment.files:
+        try:
+            loaded = json.loads(_landed_bytes(ref))
+            documents.extend(loaded["documents"])
+        except (ValueError, KeyError, TypeError):
+            errors.append(
+                _file_error(
+                    "enrolment",
+                    "format",
+                    f"{Path(ref.path).name} is not an edi.accept translation",
+                )
+            )
+    if not errors and not any(str(d.get("schema", "")).startswith("edi.834.") for d in documents):
+        errors.append(_file_error("enrolment", "no_834", "no accepted 834 in the enrolment"))
+    return documents, errors
 
 
 def _jsonl(pays: Iterable[Pay]) -> str:
@@ -120,16 +206,57 @@ def _error_report(errors: list[InputError]) -> str:
 @dataclass
 class _Parsed:
     employees: list[Employee]
-    inputs: list[PeriodInput]
+    inputs: list[PeriodInput]  # benefit deductions included
     errors: list[InputError]
+    elections: list[Election] = field(default_factory=list)
 
 
-def _parse(roster_text: str, inputs_text: str) -> _Parsed:
-    roster, roster_errors = parse_roster(roster_text)
-    inputs, input_errors = parse_inputs(inputs_text)
-    errors = roster_errors + input_errors + check_integrity(roster, inputs)
-    errors.sort(key=lambda e: (e.file != "roster", e.row))
-    return _Parsed([e for _, e in roster], [i for _, i in inputs], errors)
+_FILE_ORDER: dict[str, int] = {"roster": 0, "inputs": 1, "enrolment": 2}
+
+
+def _parse(start: PayrollStart) -> _Parsed:
+    roster_source, errors = _landed_source(start.roster, "roster")
+    inputs_source, input_file_errors = _landed_source(start.inputs, "inputs")
+    roster, roster_errors = parse_roster(roster_source)
+    inputs, input_errors = parse_inputs(inputs_source)
+    errors += input_file_errors + roster_errors + input_errors + check_integrity(roster, inputs)
+    employees, items = [e for _, e in roster], [i for _, i in inputs]
+    chosen: list[Election] = []
+    if start.enrolment is not None:
+        documents, enrolment_errors = _enrolment_documents(start.enrolment)
+        errors += enrolment_errors
+        if not enrolment_errors:
+            chosen, enrolment_errors = elections(
+                documents,
+                employees,
+                start.enrolment.rates_cents,
+                start.period_start,
+                start.period_end,
+            )
+            errors += enrolment_errors
+        items = with_benefits(items, deductions_by_employee(chosen))
+    errors.sort(key=lambda e: (_FILE_ORDER[e.file], e.row))
+    return _Parsed(employees, items, errors, chosen)
+
+
+def _elections_csv(chosen: list[Election]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(
+        ["employee_id", "insurance_line", "coverage_level", "plan", "cents", "priced_by"]
+    )
+    for e in chosen:
+        writer.writerow(
+            [
+                e.employee_id,
+                e.insurance_line,
+                e.coverage_level or "",
+                e.plan or "",
+                e.cents,
+                e.priced_by,
+            ]
+        )
+    return out.getvalue()
 
 
 @asynccontextmanager
@@ -203,8 +330,7 @@ class PayrollActivities:
                     type="NoOriginalRun",
                     non_retryable=True,
                 )
-        roster_text, inputs_text = _read_landed(start.roster), _read_landed(start.inputs)
-        parsed = await asyncio.to_thread(_parse, roster_text, inputs_text)
+        parsed = await asyncio.to_thread(_parse, start)
         if parsed.errors:
             report = folder / "input-errors.csv"
             write_text_once(report, _error_report(parsed.errors))
@@ -225,11 +351,15 @@ class PayrollActivities:
             await conn.copy_records_to_table("payroll_employees", records=rows, columns=_COLUMNS)
         expected = folder / "expected.jsonl"
         write_text_once(expected, _jsonl(pays))
+        if start.enrolment is not None:
+            # What the 834 added to each employee's deductions (no PII: ids and plan codes).
+            write_text_once(folder / "benefit-elections.csv", _elections_csv(parsed.elections))
         return Prepared(
             employees=len(pays),
             batches=math.ceil(len(pays) / start.batch_size),
             expected=totals(pays),
             expected_ref=_ref(expected),
+            benefit_elections=len(parsed.elections),
         )
 
     def _sealed_rows(

@@ -226,6 +226,10 @@ class TestAttempt(BaseModel):
     rows_total: int | None = None
     rows_invalid: int | None = None
     answer: str | None = Field(default=None, description="Path of the ack or report we sent.")
+    filed_to: str | None = Field(
+        default=None,
+        description="Where the answered file was moved: <archive>/test or <quarantine>/test.",
+    )
     at: datetime
 
 
@@ -236,7 +240,7 @@ class Approval(BaseModel):
     at: datetime
 
 
-@contract("partners.onboarding_state", "1.0")
+@contract("partners.onboarding_state", "1.1")
 class OnboardingState(Contract):
     """Where a partner's onboarding is; carried whole into each continue-as-new run."""
 
@@ -258,12 +262,18 @@ class OnboardingState(Contract):
     next_rotation_at: datetime | None = None
     overlap_ends_at: datetime | None = None
     rotations: int = 0
+    first_key_number: int = Field(
+        default=1,
+        ge=1,
+        description="N of this generation's first key <partner>-k<N>: a partner onboarded "
+        "again after offboarding continues the numbering (key names are never reused).",
+    )
     revoked_keys: list[str] = Field(default_factory=list)
     runs: int = Field(default=1, description="Workflow runs so far (continue-as-new count + 1).")
     offboarded_reason: str | None = None
 
 
-@contract("partners.onboarding_start", "1.0")
+@contract("partners.onboarding_start", "1.1")
 class OnboardingStart(Contract):
     """Input of the ``PartnerOnboarding`` workflow, id ``partner-<partner_id>``."""
 
@@ -316,7 +326,7 @@ class ChecklistItem(BaseModel):
     detail: str = ""
 
 
-@contract("partners.checklist", "1.0")
+@contract("partners.checklist", "1.1")
 class Checklist(Contract):
     partner_id: str
     stage: Stage
@@ -338,9 +348,12 @@ class RegisterRequest(Contract):
     workflow_id: str
 
 
-@contract("partners.registered", "1.0")
+@contract("partners.registered", "1.1")
 class Registered(Contract):
     contracts: dict[str, str] = Field(description="Feed → its file contract's TOML text.")
+    keys_before: int = Field(
+        default=0, ge=0, description="Keys of earlier onboardings of this partner (revoked)."
+    )
 
 
 @contract("partners.key_request", "1.0")
@@ -390,7 +403,7 @@ class TestCheckRequest(Contract):
     at: datetime
 
 
-@contract("partners.test_check", "1.0")
+@contract("partners.test_check", "1.1")
 class TestCheck(Contract):
     """What the look into the test folder found: nothing, or one file validated (not landed)."""
 

@@ -1,10 +1,11 @@
 """Contracts of the ``PayrollRun`` workflow (id ``payroll-<company>-<period start>[-c<n>]``) and
 its activities.
 
-Only references and small summaries travel through history: the roster and inputs are landed
-files (path + SHA-256), employees are batched by sequence range through activities that read
-them from PostgreSQL (PII sealed there), and reports, exceptions and exports are files in the
-landing zone. No SSN or account number is ever in these contracts: masked values only.
+Only references and small summaries travel through history: the roster, inputs and 834
+enrolments are landed files (path + SHA-256), employees are batched by sequence range through
+activities that read them from PostgreSQL (PII sealed there), and reports, exceptions and
+exports are files in the landing zone. No SSN or account number is ever in these contracts:
+masked values only.
 """
 
 from __future__ import annotations
@@ -48,6 +49,27 @@ class FileRef(Contract):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
+@contract("payroll.enrolment", "1.0")
+class Enrolment(Contract):
+    """Benefit elections from X12 834 files: each the ``<sha>.translated.json`` that
+    ``edi.accept`` wrote beside the landed raw file (only transaction sets that passed pyx12
+    validation are in it). Members stay in that file (PII): the run reads it by reference."""
+
+    files: list[FileRef] = Field(min_length=1, max_length=20)
+    rates_cents: dict[str, int] = Field(
+        default_factory=dict,
+        description="Employee contribution per pay period, in cents, keyed "
+        "'<insurance line>/<coverage level>' (HD03/HD05, e.g. 'HLT/FAM') or '<insurance line>'; "
+        "used when a coverage carries no premium (AMT*P3) of its own.",
+    )
+
+    @model_validator(mode="after")
+    def _rates(self) -> Enrolment:
+        if any(v < 0 for v in self.rates_cents.values()):
+            raise ValueError("rates_cents: a contribution cannot be negative")
+        return self
+
+
 @contract("payroll.bank", "1.0")
 class BankTarget(Contract):
     """Where the direct-deposit file goes (a registered bank feed: its SFTP outbox and PGP key)
@@ -64,7 +86,7 @@ class BankTarget(Contract):
     origin_name: str = Field(max_length=23)
 
 
-@contract("payroll.start", "1.0")
+@contract("payroll.start", "1.1")
 class PayrollStart(Contract):
     """Input of ``PayrollRun``. The workflow id must be ``payroll-<run_key>``: company and period
     are the run's idempotency key, so the same run started twice is the same workflow."""
@@ -75,6 +97,9 @@ class PayrollStart(Contract):
     pay_date: date
     roster: FileRef
     inputs: FileRef
+    enrolment: Enrolment | None = Field(
+        default=None, description="Benefit deductions from 834 enrolment files (optional)."
+    )
     submitted_by: str = Field(min_length=1, max_length=200)
     approvers: list[str] = Field(
         min_length=1, description="People holding the payroll approver role for this company."
@@ -141,7 +166,7 @@ class Decision(Contract):
     )
 
 
-@contract("payroll.state", "1.0")
+@contract("payroll.state", "1.1")
 class PayrollState(Contract):
     """Query ``status``: where the run is (no PII: masked values only)."""
 
@@ -172,24 +197,25 @@ class PayrollState(Contract):
 # --- activities ------------------------------------------------------------------------------
 
 
-@contract("payroll.prepare_request", "1.0")
+@contract("payroll.prepare_request", "1.1")
 class PrepareRequest(Contract):
     workflow_id: str
     start: PayrollStart
 
 
-@contract("payroll.prepared", "1.0")
+@contract("payroll.prepared", "1.1")
 class Prepared(Contract):
     employees: int
     batches: int
     expected: Totals | None = None
     expected_ref: FileRef | None = None
+    benefit_elections: int = Field(default=0, description="Elections taken from the 834.")
     errors: list[InputError] = Field(default_factory=list, description="The first 50.")
     error_count: int = 0
     error_report: str | None = Field(default=None, description="Full CSV report (masked).")
 
 
-@contract("payroll.provider_call", "1.0")
+@contract("payroll.provider_call", "1.1")
 class ProviderCall(Contract):
     """One provider call of a run; ``batch`` numbers the employee batch for ``submit_batch``."""
 
@@ -216,7 +242,7 @@ class Reconciled(Contract):
     exceptions_ref: FileRef | None = None
 
 
-@contract("payroll.pay_request", "1.0")
+@contract("payroll.pay_request", "1.1")
 class PayRequest(Contract):
     workflow_id: str
     start: PayrollStart
@@ -234,7 +260,7 @@ class DepositFile(Contract):
     plain_sha256: str
 
 
-@contract("payroll.gl_request", "1.0")
+@contract("payroll.gl_request", "1.1")
 class GlRequest(Contract):
     workflow_id: str
     start: PayrollStart
@@ -250,7 +276,7 @@ class GlExport(Contract):
     lines: int
 
 
-@contract("payroll.record", "1.0")
+@contract("payroll.record", "1.1")
 class RunRecord(Contract):
     """The run's row in ``payroll_runs`` (upserted at each step)."""
 

@@ -286,6 +286,14 @@ async def offboard(
     return deleted
 
 
+async def key_count(pool: asyncpg.Pool, partner_id: str) -> int:
+    """How many keys the partner ever had (revoked ones included): the next key's number."""
+    count = await pool.fetchval(
+        "SELECT count(*) FROM partner_keys WHERE partner_id = $1", partner_id
+    )
+    return int(count)
+
+
 async def keys_of(pool: asyncpg.Pool, partner_id: str) -> list[dict[str, Any]]:
     """The partner's keys, oldest first: names, fingerprints and lifecycle, no key material."""
     rows = await pool.fetch(

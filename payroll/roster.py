@@ -1,4 +1,5 @@
-"""The HRIS roster and the period's inputs: parsed from CSV, validated row by row.
+"""The HRIS roster and the period's inputs: parsed from CSV, or from the typed rows of the
+Parquet that file intake landed (CSV or fixed-width under a file contract), validated row by row.
 
 A row that breaks a rule becomes an :class:`InputError` naming the file, the row (data rows
 counted from 1, as in intake's error reports), the column and the value — masked for PII columns
@@ -12,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
@@ -41,7 +42,8 @@ _SSN = re.compile(r"^(\d{3})-?(\d{2})-?(\d{4})$")
 _ACCOUNT = re.compile(r"^[A-Za-z0-9-]{4,17}$")
 _STATE = re.compile(r"^[A-Z]{2}$")
 
-FileKind = Literal["roster", "inputs"]
+FileKind = Literal["roster", "inputs", "enrolment"]
+Rows = Iterator[tuple[int, dict[str, str]]]
 
 
 class InputError(BaseModel):
@@ -113,22 +115,41 @@ def cents(value: str) -> int | None:
     return int(amount * 100)
 
 
-def _rows(
-    text: str, kind: FileKind, columns: tuple[str, ...], errors: list[InputError]
-) -> Iterator[tuple[int, dict[str, str]]]:
+def _header_error(kind: FileKind, message: str) -> InputError:
+    return InputError(file=kind, row=0, column=None, rule="header", value=None, message=message)
+
+
+def _text(value: object) -> str:
+    """A typed cell (intake's Parquet) as the text a CSV would have held."""
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value).strip()
+
+
+def _records(
+    records: Iterable[Mapping[str, object]],
+    kind: FileKind,
+    columns: tuple[str, ...],
+    errors: list[InputError],
+) -> Rows:
+    """Rows of a table that intake validated against a file contract and landed as Parquet
+    (a contract's own checks already passed; payroll's rules are checked on top). Rows count
+    from 1 as in the file: intake landed every row, the run refuses a table with dropped ones."""
+    for number, record in enumerate(records, 1):
+        missing = [c for c in columns if c not in record] if number == 1 else []
+        if missing:
+            errors.append(_header_error(kind, f"the landed table has no {','.join(missing)}"))
+            return
+        yield number, {c: _text(record[c]) for c in columns}
+
+
+def _rows(text: str, kind: FileKind, columns: tuple[str, ...], errors: list[InputError]) -> Rows:
     reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")))
     header = next(reader, None)
     if header is None or tuple(h.strip() for h in header) != columns:
-        errors.append(
-            InputError(
-                file=kind,
-                row=0,
-                column=None,
-                rule="header",
-                value=None,
-                message=f"the header must be {','.join(columns)}",
-            )
-        )
+        errors.append(_header_error(kind, f"the header must be {','.join(columns)}"))
         return
     number = 0
     for raw in reader:
@@ -150,11 +171,23 @@ def _rows(
         yield number, {c: v.strip() for c, v in zip(columns, raw, strict=True)}
 
 
-def parse_roster(text: str) -> tuple[list[tuple[int, Employee]], list[InputError]]:
-    """The roster's valid employees (with their row numbers) and every row error."""
+Source = str | Iterable[Mapping[str, object]]
+
+
+def _source_rows(
+    source: Source, kind: FileKind, columns: tuple[str, ...], errors: list[InputError]
+) -> Rows:
+    if isinstance(source, str):
+        return _rows(source, kind, columns, errors)
+    return _records(source, kind, columns, errors)
+
+
+def parse_roster(source: Source) -> tuple[list[tuple[int, Employee]], list[InputError]]:
+    """The roster's valid employees (with their row numbers) and every row error; ``source`` is
+    CSV text or the records of a landed table."""
     errors: list[InputError] = []
     employees: list[tuple[int, Employee]] = []
-    for number, row in _rows(text, "roster", ROSTER_COLUMNS, errors):
+    for number, row in _source_rows(source, "roster", ROSTER_COLUMNS, errors):
 
         def bad(
             column: str, rule: str, message: str, row: dict[str, str] = row, number: int = number
@@ -213,11 +246,12 @@ def parse_roster(text: str) -> tuple[list[tuple[int, Employee]], list[InputError
     return employees, errors
 
 
-def parse_inputs(text: str) -> tuple[list[tuple[int, PeriodInput]], list[InputError]]:
-    """The period's valid inputs rows (with row numbers) and every row error."""
+def parse_inputs(source: Source) -> tuple[list[tuple[int, PeriodInput]], list[InputError]]:
+    """The period's valid inputs rows (with row numbers) and every row error; ``source`` is CSV
+    text or the records of a landed table."""
     errors: list[InputError] = []
     inputs: list[tuple[int, PeriodInput]] = []
-    for number, row in _rows(text, "inputs", INPUT_COLUMNS, errors):
+    for number, row in _source_rows(source, "inputs", INPUT_COLUMNS, errors):
         before = len(errors)
         try:
             hours = Decimal(row["hours"] or "0")

@@ -22,8 +22,9 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 from temporalio.client import Client
 
-from contracts.intake import FeedConfig, PgpPolicy
+from contracts.intake import FeedConfig, FeedSchedule, PgpPolicy, SftpSource
 from contracts.payroll import BankTarget, FileRef, PayrollStart
+from intake.naming import NamingContract
 from integrations.feeds import register_feed
 from integrations.localstack.ports import free_port
 from integrations.localstack.sshd import LocalSshd
@@ -70,6 +71,48 @@ def inputs_csv(count: int, *, extra: list[str] | None = None) -> str:
             lines.append(f"E{i:06d},{70 + i % 11}.50,{'100.00' if i % 7 == 0 else '0'},25.00")
     lines += extra or []
     return "\n".join(lines) + "\n"
+
+
+def roster_fixed_width(csv_text: str) -> str:
+    """The same roster in the ``hris_payroll_roster.v1`` fixed-width layout (103 characters)."""
+    records = []
+    for line in csv_text.splitlines()[1:]:
+        eid, name, ssn, routing, account, kind, pay, rate, state = line.split(",")
+        records.append(
+            f"{eid:<10}{name:<30}{ssn:<11}{routing:<9}{account:<17}{kind:<8}{pay:<6}{rate:>10}"
+            f"{state:<2}"
+        )
+    return "".join(r + "\r\n" for r in records)
+
+
+def inputs_fixed_width(csv_text: str) -> str:
+    """The same inputs in the ``hris_payroll_inputs.v1`` fixed-width layout (37 characters)."""
+    records = []
+    for line in csv_text.splitlines()[1:]:
+        eid, hours, bonus, deductions = line.split(",")
+        records.append(f"{eid:<10}{hours:>7}{bonus:>10}{deductions:>10}")
+    return "".join(r + "\r\n" for r in records)
+
+
+def hris_feed(server: LocalSshd, entity: str, contract: str) -> FeedConfig:
+    """An HRIS feed on the test sshd: ``hris_<entity>_<date>_seq-<n>_crc32-<hex>.dat`` files
+    validated against ``contract`` (a fixed-width payroll contract)."""
+    return FeedConfig(
+        partner_id="hris",
+        feed=f"{entity}-{uuid.uuid4().hex[:6]}",
+        display_name="HRIS",
+        sftp=SftpSource(
+            host=server.host,
+            port=server.port,
+            username=server.login_user,
+            host_key=server.host_key.public_line,
+            private_key="client",
+        ),
+        naming=NamingContract(system="hris", entity=entity, extensions=("dat",)),
+        file_contract=contract,
+        schedule=FeedSchedule(interval_minutes=60),
+        settle_seconds=0.2,
+    )
 
 
 def land(folder: Path, name: str, text: str) -> FileRef:

@@ -121,7 +121,8 @@ async def test_a_rejecting_997_is_an_exception_and_a_later_acceptance_clears_it(
     handle = await _start(env, settings, "acme", 43)
     await handle.signal("acknowledgement", _ack("R", "43"))
     # A query can be answered before the signal's workflow task has run: wait for it.
-    for _ in range(100):
+    # Generous: on a loaded machine the workflow task can take seconds to run.
+    for _ in range(600):
         state = await _state(handle)
         if state.status != "waiting":
             break

@@ -83,9 +83,13 @@ async def temporal_env(key_ring: KeyRing) -> AsyncIterator[WorkflowEnvironment]:
         yield env
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def time_skipping_env(key_ring: KeyRing) -> AsyncIterator[WorkflowEnvironment]:
-    """Temporal's time-skipping test server: timers of days complete in milliseconds."""
+    """Temporal's time-skipping test server: timers of days complete in milliseconds.
+
+    One server per test (about a second to start): a workflow a test leaves running on a
+    shared server keeps firing timers after its workers are gone, and the activities it then
+    schedules, never picked up, hold time skipping for every later test."""
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=data_converter(key_ring),
         test_server_existing_path=temporal_binary("temporal-test-server"),
