@@ -20,21 +20,30 @@ Errors
             └── RemotePermissionDenied  EACCES
 
 Throughput
-    Downloads read the file in bounded batches of pipelined 128 KiB requests (``readv`` over
-    16 MiB at a time, its requests sent from the calling thread) on a channel with a 64 MiB window
-    and 256 KiB packets, preferring AES-GCM. paramiko's defaults measured 5 MiB/s for plain reads
-    (one 32 KiB round trip each) and ~100 MiB/s for ``get``, whose unbounded prefetch queues every
-    request of the file at once and can stall. A server that answers with shorter reads than
-    requested stays correct: paramiko re-reads the remainder.
+    A download is one open handle read by :class:`_ReadPipeline`, which speaks SFTP reads itself:
+    a sliding window of :data:`READ_WINDOW` ``SSH_FXP_READ`` requests of up to 255 KiB (OpenSSH's
+    sftp-server cap; a server that answers shorter is asked for the rest, and later requests
+    shrink to its size), refilled as replies come in, several requests to one channel packet.
+    Replies are parsed straight off the channel's receive chunks (:class:`_ChunkedPipe`, which
+    wakes the reader once per reply rather than per SSH packet) and handed on as views, never
+    copied; a writer thread appends them in order with ``pwritev`` and flushes to disk as it
+    goes, so the final fsync is short. The transport reads its socket in 256 KiB pieces
+    (:class:`_BufferedSocket`), AES-GCM is preferred, compression stays off, and the channel
+    has a 64 MiB window.
 
-    paramiko decrypts in one transport thread per connection and its channel buffer copied and
-    memmoved every packet under the GIL, which held one stream to ~60-70 % of the ``sftp`` CLI.
-    So the channel gets a copy-free receive buffer (:class:`_ChunkedPipe`), and a file of at
-    least :data:`PARALLEL_MIN_BYTES` still to fetch is spread over :data:`DOWNLOAD_STREAMS`
-    connections (the extra one opened with the same pin and key) in 8 MiB chunks that the calling
-    thread appends strictly in order, so the local file is always a prefix of the remote one and
-    its size stays the resume offset. Measured ~85 % of the CLI on a shared 2-core loopback
-    (see benchmarks/sftp_throughput.py).
+    paramiko's own paths measured 5 MiB/s for plain reads (one 32 KiB round trip each), ~100
+    MiB/s for ``get`` and 66-78 % of the ``sftp`` CLI for batched ``readv`` (the server idled
+    at each batch boundary, and per-reply Python objects plus GIL hand-offs between the
+    transport thread and the reader cost the rest; measured 59 % of the CLI on the same
+    cipher). This path measured 81-97 % of that CLI (per-round medians; 75-89 % as a ratio
+    of median rates), and ~150 % of the CLI with its default cipher, on a shared 2-core
+    loopback at load 3-5, fsync included for us only (benchmarks/sftp_throughput.py).
+
+    :data:`DOWNLOAD_STREAMS` > 1 spreads a large download over several connections (the extra
+    ones opened with the same pin and key) in chunks appended strictly in order, so the local
+    file is always a prefix of the remote one and its size stays the resume offset. With the
+    pipeline above a second stream measured no faster on 2 cores (more GIL contention, twice
+    the server sessions), so the default is one.
 """
 
 from __future__ import annotations
@@ -45,8 +54,10 @@ import functools
 import io
 import os
 import posixpath
+import queue
 import socket
 import stat
+import struct
 import threading
 import time
 import uuid
@@ -60,21 +71,31 @@ from types import TracebackType
 from typing import Any, BinaryIO
 
 import paramiko
-from paramiko.buffered_pipe import BufferedPipe
+from paramiko.buffered_pipe import BufferedPipe, PipeTimeout
+from paramiko.common import cMSG_CHANNEL_WINDOW_ADJUST
 
 TEMPORARY_SUFFIXES: tuple[str, ...] = (".part", ".tmp", ".filepart")
-READ_REQUEST_SIZE = 128 * 1024  # per SFTP read; OpenSSH serves up to 255 KiB per request
-READ_BATCH_REQUESTS = 128  # requests in flight per batch: 16 MiB, bounds memory
+READ_REQUEST_SIZE = 255 * 1024  # per SFTP read: OpenSSH's sftp-server cap (smaller: adapts)
+READ_WINDOW = 64  # reads in flight at once (~16 MiB): keeps the server busy, bounds memory
+READ_REFILL = 8  # send new reads once this many slots are free, in one channel packet
+RECEIVE_MAX = 4 * 1024 * 1024  # most bytes taken off the channel buffer at once
+RECEIVE_SOCKET = 256 * 1024  # most bytes one socket read takes
+WRITE_COALESCE = 4 * 1024 * 1024  # local writes gather this much (one pwritev, one progress)
+WRITE_QUEUE = 8  # writes the file may lag behind the network (32 MiB), bounds memory
+SYNC_EVERY = 64 * 1024 * 1024  # flush to disk as the download goes, so the final fsync is short
 WRITE_REQUEST_SIZE = 128 * 1024
 CHANNEL_WINDOW = 64 * 1024 * 1024
 CHANNEL_MAX_PACKET = 256 * 1024
 PREFERRED_CIPHERS: tuple[str, ...] = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
-DOWNLOAD_STREAMS = 2  # SFTP connections a large download is spread over
+DOWNLOAD_STREAMS = 1  # SFTP connections a large download is spread over (see Throughput)
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024  # below this (left to fetch), one stream
 PARALLEL_CHUNK_BYTES = 8 * 1024 * 1024  # unit handed to a stream, written whole and in order
 
 ProgressCallback = Callable[[int, int], None]
-"""Called with (bytes now in the local file, total size) after each batch."""
+"""Called with (bytes now in the local file, total size) as the download goes."""
+
+Piece = bytes | memoryview
+"""A run of file bytes as received: a view into a receive buffer, never copied."""
 
 
 # --- errors ------------------------------------------------------------------------------------
@@ -374,7 +395,11 @@ class SftpSession:
                 and total - offset >= PARALLEL_MIN_BYTES
             )
             fetch = self._fetch_parallel if parallel else self._fetch_serial
-            offset = fetch(full, out, offset, total, progress)
+            try:
+                offset = fetch(full, out, offset, total, progress)
+            except RemoteFileChanged:
+                self._reset(local)
+                raise
             out.flush()
             os.fsync(out.fileno())
         after = self.stat(full)
@@ -397,21 +422,33 @@ class SftpSession:
         total: int,
         progress: ProgressCallback | None,
     ) -> int:
-        with self._errors(full):
-            remote_file: Any = self._client.open(full, "rb")
-            try:
-                _tune_for_download(remote_file)
-                for batch in _batches(offset, total):
-                    for block in remote_file.readv(batch):
-                        out.write(block)
-                        offset += len(block)
-                    out.flush()
-                    if progress is not None:
-                        progress(offset, total)
-            finally:
+        writer = _OrderedWriter(out.fileno(), offset, total, progress)
+        try:
+            with self._errors(full), self._read_pipeline(full) as pipeline:
+                offset = pipeline.read(offset, total, writer.add)
+        finally:
+            # On a failure too: what arrived in order is good data, and resumable.
+            with self._errors(full):
+                offset = writer.close()
+        return offset
+
+    @contextlib.contextmanager
+    def _read_pipeline(self, full: str) -> Iterator[_ReadPipeline]:
+        """``full`` opened for reading, with a :class:`_ReadPipeline` on its handle.
+
+        If the pipeline stopped mid-reply (timeout, lost connection), the SFTP stream is out
+        of step and paramiko would misread whatever came next: the session is closed then.
+        """
+        remote_file: Any = self._client.open(full, "rb")
+        pipeline = _ReadPipeline(self._client, bytes(remote_file.handle))
+        try:
+            yield pipeline
+        finally:
+            if pipeline.in_step:
                 with contextlib.suppress(Exception):
                     remote_file.close()
-        return offset
+            else:
+                self.close()
 
     def _fetch_parallel(
         self,
@@ -444,11 +481,9 @@ class SftpSession:
         for worker in workers:
             worker.start()
         try:
-            while (blocks := plan.take()) is not None:
-                for block in blocks:
-                    out.write(block)
-                    offset += len(block)
-                out.flush()
+            fd = out.fileno()
+            while (pieces := plan.take()) is not None:
+                offset += _write_at(fd, pieces, offset)
                 if progress is not None:
                     progress(offset, total)
         finally:
@@ -551,23 +586,270 @@ class SftpSession:
             raise RemoteOperationFailed(f"server failed on {path}: {exc}") from exc
 
 
-def _tune_for_download(remote_file: Any) -> None:
-    """Larger read requests, and readv's requests sent from the calling thread.
+# SFTP v3 wire constants (draft-ietf-secsh-filexfer-02) that the read pipeline speaks itself.
+_FXP_READ = 5
+_FXP_STATUS = 101
+_FXP_DATA = 103
+_FX_EOF = 1
+_FX_NO_SUCH_FILE = 2
+_FX_PERMISSION_DENIED = 3
+_REPLY_HEAD = struct.Struct(">IBII")  # length, type, request id, data length | status code
+_READ_HEAD = struct.Struct(">IBI")  # length, SSH_FXP_READ, request id
+_READ_RANGE = struct.Struct(">QI")  # offset, length
 
-    ``readv`` normally queues its requests from a background thread; when the connection drops,
-    that thread dies with an unhandled exception (a stray traceback) while the reader only sees
-    a generic error. A batch is 128 small requests, so sending them inline costs nothing and
-    every failure reaches the caller as one of our errors. Relies on paramiko 5.1's internals,
-    which the pinned version fixes; the kill-mid-download test guards it.
+
+class _ReadPipeline:
+    """Pipelined ``SSH_FXP_READ`` requests on one open handle, replies parsed off the channel.
+
+    paramiko's ``readv`` sends a batch of requests, then waits for every reply before the next
+    batch: the server idles at each batch boundary while the client catches up, and each reply
+    goes through several Python objects (a message, a prefetch dict, a ``read`` call). Here a
+    window of :data:`READ_WINDOW` requests slides: a freed slot is refilled as soon as its
+    reply is in (the refills go out :data:`READ_REFILL` to one channel packet), and a reply's
+    data is handed on as views into the bytes taken off the channel, without copying.
+
+    Only valid while paramiko has nothing in flight on the same client (``SFTPClient`` is
+    synchronous, so between its calls). Request ids come from the client's own counter.
     """
-    remote_file.MAX_REQUEST_SIZE = READ_REQUEST_SIZE
 
-    def start_prefetch(chunks: list[tuple[int, int]], max_concurrent: int | None = None) -> None:
-        remote_file._prefetching = True
-        remote_file._prefetch_done = False
-        remote_file._prefetch_thread(chunks, max_concurrent)
+    def __init__(self, client: paramiko.SFTPClient, handle: bytes) -> None:
+        self._client = client
+        channel: Any = client.sock
+        self._channel = channel
+        self._pipe: _ChunkedPipe | None = (
+            channel.in_buffer if isinstance(channel.in_buffer, _ChunkedPipe) else None
+        )
+        self._handle = struct.pack(">I", len(handle)) + handle
+        self._buf = memoryview(b"")  # the receive chunk being parsed
+        self._pos = 0
+        self._queued: deque[Piece] = deque()  # chunks received, not yet parsed
+        self.in_step = True  # False while a reply is half read (or after a failure in one)
 
-    remote_file._start_prefetch = start_prefetch
+    def read(self, start: int, end: int, sink: Callable[[int, list[Piece]], None]) -> int:
+        """Fetch ``[start, end)``; ``sink(offset, pieces)`` gets the data in file order.
+
+        Returns where the data stopped: ``end``, or less when the file ended early. A reply
+        shorter than asked (a server capping its reads) is asked again for the rest; a reply
+        that arrives ahead of a gap waits until the gap is filled, so ``sink`` never skips.
+        """
+        client: Any = self._client
+        ids = int(client.request_number)
+        size = READ_REQUEST_SIZE
+        next_offset = start  # next new range to ask for
+        written = start  # everything before this went to sink
+        retry: deque[tuple[int, int]] = deque()  # rest of short replies, asked again first
+        outstanding: dict[int, tuple[int, int]] = {}  # request id -> (offset, length)
+        early: dict[int, tuple[int, list[Piece]]] = {}  # offset -> (length, data) past a gap
+        stop_at = end  # lowered when the server reports the end of the file
+        failure: OSError | None = None
+        self.in_step = False
+        try:
+            while True:
+                if failure is None:
+                    free = READ_WINDOW - len(outstanding)
+                    left = len(retry) + -(-(stop_at - next_offset) // size)
+                    # Refill in groups (one packet), or at once when nothing is in flight.
+                    due = free >= READ_REFILL or left <= free or not outstanding
+                    if due and left > 0 and free > 0:
+                        requests: list[bytes] = []
+                        for _ in range(min(free, left)):
+                            if retry:
+                                at, length = retry.popleft()
+                            else:
+                                at, length = next_offset, min(size, stop_at - next_offset)
+                                next_offset += length
+                            requests.append(self._request(ids, at, length))
+                            outstanding[ids] = (at, length)
+                            ids = (ids + 1) & 0xFFFFFFFF
+                        self._channel.sendall(b"".join(requests))
+                if not outstanding:
+                    break
+                length, kind, reply_to, word = self._take_head()
+                asked = outstanding.pop(reply_to, None)
+                if asked is None:
+                    raise paramiko.SSHException(f"SFTP reply to a request not sent: {reply_to}")
+                at, wanted = asked
+                if kind == _FXP_DATA and 0 < word <= wanted and length == 9 + word:
+                    data = self._take(word)
+                    if word < wanted:
+                        retry.append((at + word, wanted - word))
+                        if at + wanted < stop_at:  # a server cap, not the end: ask for less
+                            size = max(min(size, word), 4096)
+                    if at != written:
+                        early[at] = (word, data)
+                        continue
+                    sink(at, data)
+                    written += word
+                    while written in early:
+                        got, data = early.pop(written)
+                        sink(written, data)
+                        written += got
+                elif (kind == _FXP_STATUS and length >= 9) or (kind == _FXP_DATA and length == 9):
+                    text = b"".join(self._take(length - 9))
+                    if word == _FX_EOF or kind == _FXP_DATA:  # EOF, or (oddly) no data at all
+                        stop_at = min(stop_at, at)  # the file is shorter than it was
+                        retry = deque(r for r in retry if r[0] < stop_at)
+                        next_offset = min(next_offset, stop_at)
+                    elif failure is None:
+                        failure = _status_error(word, text)
+                else:
+                    raise paramiko.SSHException(f"malformed SFTP reply (type {kind})")
+            if self._pos != len(self._buf) or self._queued:
+                raise paramiko.SSHException("unexpected bytes after the last SFTP reply")
+            self.in_step = True
+        finally:
+            client.request_number = ids
+        if failure is not None:
+            raise failure
+        return written
+
+    def _request(self, request_id: int, offset: int, length: int) -> bytes:
+        body = self._handle + _READ_RANGE.pack(offset, length)
+        return _READ_HEAD.pack(5 + len(body), _FXP_READ, request_id) + body
+
+    def _take_head(self) -> tuple[int, int, int, int]:
+        pos = self._pos
+        if len(self._buf) - pos >= _REPLY_HEAD.size:
+            self._pos = pos + _REPLY_HEAD.size
+            head: tuple[int, int, int, int] = _REPLY_HEAD.unpack_from(self._buf, pos)
+            return head
+        return _REPLY_HEAD.unpack(b"".join(self._take(_REPLY_HEAD.size)))
+
+    def _take(self, count: int) -> list[Piece]:
+        """The next ``count`` bytes of the stream, as views into the receive buffers."""
+        pieces: list[Piece] = []
+        while count:
+            pos = self._pos
+            ready = len(self._buf) - pos
+            if not ready:
+                if not self._queued:
+                    self._fill(count)
+                self._buf = memoryview(self._queued.popleft())
+                self._pos = 0
+                continue
+            step = min(count, ready)
+            pieces.append(self._buf[pos : pos + step])
+            self._pos = pos + step
+            count -= step
+        return pieces
+
+    def _fill(self, wanted: int) -> None:
+        """Queue what the channel has, waiting first for ``wanted`` bytes (the rest of the
+        reply being parsed): one wake-up per reply, not one per SSH packet."""
+        if self._pipe is None:
+            data = self._channel.recv(RECEIVE_MAX)
+            if not data:
+                raise EOFError("SFTP channel closed")
+            self._queued.append(data)
+            return
+        try:
+            self._pipe.wait_for(min(wanted, RECEIVE_MAX), self._channel.gettimeout())
+        except PipeTimeout:
+            raise TimeoutError("no SFTP reply in time") from None
+        # The received packets themselves, not one joined copy; then the window update that
+        # Channel.recv would send.
+        chunks = self._pipe.read_chunks(RECEIVE_MAX)
+        if not chunks:
+            raise EOFError("SFTP channel closed")
+        self._queued.extend(chunks)
+        ack = self._channel._check_add_window(sum(len(chunk) for chunk in chunks))
+        if ack > 0:
+            update = paramiko.Message()
+            update.add_byte(cMSG_CHANNEL_WINDOW_ADJUST)
+            update.add_int(self._channel.remote_chanid)
+            update.add_int(ack)
+            self._channel.transport._send_user_message(update)
+
+
+def _status_error(code: int, text: bytes) -> OSError:
+    """An SSH_FXP_STATUS failure as the OSError paramiko would raise (mapped by ``_errors``)."""
+    (length,) = struct.unpack_from(">I", text) if len(text) >= 4 else (0,)
+    message = text[4 : 4 + length].decode("utf-8", "replace")
+    if code == _FX_NO_SUCH_FILE:
+        return OSError(errno.ENOENT, message or "no such file")
+    if code == _FX_PERMISSION_DENIED:
+        return OSError(errno.EACCES, message or "permission denied")
+    return OSError(errno.EIO, message or f"SFTP status {code}")
+
+
+def _write_at(fd: int, pieces: Sequence[Piece], offset: int) -> int:
+    """Write ``pieces`` back to back at ``offset`` (positional, so no shared file position)."""
+    done = 0
+    for first in range(0, len(pieces), 512):  # below IOV_MAX
+        group = pieces[first : first + 512]
+        want = sum(len(piece) for piece in group)
+        wrote = os.pwritev(fd, group, offset + done)
+        if wrote < want:  # a short write to a regular file is rare: finish it plainly
+            rest = memoryview(b"".join(group))[wrote:]
+            while rest:
+                step = os.pwrite(fd, rest, offset + done + wrote)
+                wrote += step
+                rest = rest[step:]
+        done += want
+    return done
+
+
+class _OrderedWriter:
+    """Writes in-order data to the local file from a thread of its own, in large pieces.
+
+    Writing to the page cache can stall (tens of ms for a few MiB on a busy machine); done
+    inline it would stop the reader refilling the request window, so the server would idle.
+    The file still only grows at its end, so its size is always a resumable offset. Progress
+    is reported from the calling thread (an activity heartbeat must come from there) with
+    what is already written, and once more by :meth:`close`, after the last write: the local
+    file never holds more than the last report said.
+    """
+
+    def __init__(self, fd: int, offset: int, total: int, progress: ProgressCallback | None):
+        self._fd = fd
+        self._written = offset  # bytes in the file; only the writer thread moves it
+        self._synced = offset
+        self._total = total
+        self._progress = progress
+        self._pending: list[Piece] = []
+        self._pending_bytes = 0
+        self._error: BaseException | None = None
+        self._queue: queue.Queue[list[Piece] | None] = queue.Queue(WRITE_QUEUE)
+        self._thread = threading.Thread(target=self._run, name="sftp-writer", daemon=True)
+        self._thread.start()
+
+    def add(self, _at: int, pieces: list[Piece]) -> None:
+        self._pending.extend(pieces)
+        self._pending_bytes += sum(len(piece) for piece in pieces)
+        if self._pending_bytes >= WRITE_COALESCE:
+            self._queue.put(self._pending)  # blocks while the writer is WRITE_QUEUE behind
+            self._pending = []
+            self._pending_bytes = 0
+            if self._error is not None:
+                raise self._error
+            if self._progress is not None:
+                self._progress(self._written, self._total)
+
+    def close(self, *, keep_pending: bool = True) -> int:
+        """Write what was added (or drop the part not yet handed over), stop the thread,
+        report progress; returns the bytes in the file. Raises the writer's error, if any."""
+        if self._pending and keep_pending:
+            self._queue.put(self._pending)
+        self._pending = []
+        self._queue.put(None)
+        self._thread.join()
+        if self._progress is not None:
+            self._progress(self._written, self._total)
+        if self._error is not None:
+            raise self._error
+        return self._written
+
+    def _run(self) -> None:
+        while (pieces := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # keep taking, so the reader never blocks on a dead writer
+            try:
+                self._written += _write_at(self._fd, pieces, self._written)
+                if self._written - self._synced >= SYNC_EVERY:
+                    os.fdatasync(self._fd)
+                    self._synced = self._written
+            except BaseException as exc:
+                self._error = exc
 
 
 class _ChunkPlan:
@@ -581,7 +863,7 @@ class _ChunkPlan:
         self._ahead = ahead
         self._claimed = 0  # chunks handed to workers
         self._taken = 0  # chunks handed to the writer
-        self._ready: dict[int, list[bytes]] = {}
+        self._ready: dict[int, list[Piece]] = {}
         self._error: BaseException | None = None
         self._stopped = False
         self._extra: list[SftpSession] = []
@@ -604,7 +886,7 @@ class _ChunkPlan:
         lo = self._start + index * self._chunk
         return index, lo, min(self._total, lo + self._chunk)
 
-    def deliver(self, index: int, blocks: list[bytes]) -> None:
+    def deliver(self, index: int, blocks: list[Piece]) -> None:
         with self._cond:
             self._ready[index] = blocks
             self._cond.notify_all()
@@ -615,7 +897,7 @@ class _ChunkPlan:
                 self._error = exc
             self._cond.notify_all()
 
-    def take(self) -> list[bytes] | None:
+    def take(self) -> list[Piece] | None:
         """The next chunk in file order (None after the last); raises a worker's error once
         the chunks fetched before it are written."""
         with self._cond:
@@ -650,6 +932,10 @@ class _ChunkPlan:
             session.close()
 
 
+def _collect(into: list[Piece], _at: int, pieces: list[Piece]) -> None:
+    into.extend(pieces)
+
+
 def _range_worker(
     plan: _ChunkPlan,
     full: str,
@@ -673,19 +959,13 @@ def _range_worker(
             session.close()
             return
     try:
-        with session._errors(full):
-            remote_file: Any = session._client.open(full, "rb")
-            try:
-                _tune_for_download(remote_file)
-                while (claim := plan.claim()) is not None:
-                    index, lo, hi = claim
-                    blocks: list[bytes] = []
-                    for batch in _batches(lo, hi):
-                        blocks.extend(remote_file.readv(batch))
-                    plan.deliver(index, blocks)
-            finally:
-                with contextlib.suppress(Exception):
-                    remote_file.close()
+        with session._errors(full), session._read_pipeline(full) as pipeline:
+            while (claim := plan.claim()) is not None:
+                index, lo, hi = claim
+                pieces: list[Piece] = []
+                if pipeline.read(lo, hi, functools.partial(_collect, pieces)) != hi:
+                    raise RemoteFileChanged(f"{full} ended early")
+                plan.deliver(index, pieces)
     except BaseException as exc:
         plan.fail(exc)
     finally:
@@ -735,6 +1015,20 @@ class _ChunkedBytes:
                 break
         return b"".join(parts)
 
+    def pop_chunks(self, limit: int) -> list[Piece]:
+        """Whole received chunks from the front, at least one and about ``limit`` bytes."""
+        chunks: list[Piece] = []
+        taken = 0
+        while self._chunks and (not chunks or taken + len(self._chunks[0]) <= limit):
+            chunk: Piece = self._chunks.popleft()
+            if self._head:
+                chunk = memoryview(chunk)[self._head :]
+                self._head = 0
+            chunks.append(chunk)
+            taken += len(chunk)
+        self._size -= taken
+        return chunks
+
     def __delitem__(self, key: slice) -> None:
         count = self._size if key.stop is None else min(int(key.stop), self._size)
         self._size -= count
@@ -769,18 +1063,73 @@ class _ChunkedPipe(BufferedPipe):  # type: ignore[misc]  # paramiko ships no typ
         result: bytes = self._buffer.peek(limit)
         return result
 
+    # One reader waiting for a whole SFTP reply is woken once, not for each SSH packet of it
+    # (each wake-up is a GIL hand-off with the transport thread).
+    _wanted = 1
 
-def _batches(offset: int, total: int) -> Iterator[list[tuple[int, int]]]:
-    batch: list[tuple[int, int]] = []
-    while offset < total:
-        length = min(READ_REQUEST_SIZE, total - offset)
-        batch.append((offset, length))
-        offset += length
-        if len(batch) == READ_BATCH_REQUESTS:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+    def feed(self, data: bytes) -> None:
+        with self._lock:
+            if self._event is not None:
+                self._event.set()
+            self._buffer.append(bytes(data))
+            if len(self._buffer) >= self._wanted:
+                self._cv.notify_all()
+
+    def read_chunks(self, limit: int) -> list[Piece]:
+        """Like ``read`` without waiting or joining: the buffered chunks, ``[]`` if none."""
+        with self._lock:
+            chunks = self._buffer.pop_chunks(limit)
+            if not self._buffer and self._event is not None and not self._closed:
+                self._event.clear()
+            return chunks
+
+    def wait_for(self, count: int, timeout: float | None) -> None:
+        """Block until ``count`` bytes are buffered or the pipe is closed; PipeTimeout after
+        ``timeout`` seconds without getting there."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            self._wanted = max(1, count)
+            try:
+                while len(self._buffer) < count and not self._closed:
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        raise PipeTimeout()
+                    self._cv.wait(left)
+            finally:
+                self._wanted = 1
+
+
+class _BufferedSocket:
+    """The transport's socket, read in large pieces and handed out in the small ones asked for.
+
+    paramiko's transport thread reads each SSH packet with two ``recv`` calls (its first block,
+    then the rest); each drops and retakes the GIL, a hand-off with the thread reading the file
+    data. One ``recv`` of whatever has arrived serves many packets. Everything else is the
+    socket's own (``__getattr__``).
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._data = b""
+        self._pos = 0
+
+    def recv(self, count: int) -> bytes:
+        pos = self._pos
+        ready = len(self._data) - pos
+        if ready == 0:
+            data = self._sock.recv(max(count, RECEIVE_SOCKET))
+            if len(data) <= count:
+                return data
+            self._data, self._pos = data, count
+            return data[:count]
+        step = min(count, ready)
+        self._pos = pos + step
+        if step == len(self._data):
+            return self._data
+        return self._data[pos : pos + step]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
 
 
 def connect(
@@ -804,7 +1153,9 @@ def connect(
     except OSError as exc:
         raise SftpConnectionLost(f"cannot connect to {where}: {exc.strerror or exc}") from exc
     transport = paramiko.Transport(
-        sock, default_window_size=CHANNEL_WINDOW, default_max_packet_size=CHANNEL_MAX_PACKET
+        _BufferedSocket(sock),
+        default_window_size=CHANNEL_WINDOW,
+        default_max_packet_size=CHANNEL_MAX_PACKET,
     )
     try:
         transport.banner_timeout = timeout

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import os
 import random
+import struct
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import integrations.sftp as sftp_module
 from integrations.localstack.sshd import ClientKey, LocalSshd, make_client_key
@@ -29,6 +35,7 @@ from integrations.sftp import (
     unchanged_between,
 )
 from integrations.sftp import _ChunkedBytes as ChunkedBytes
+from integrations.sftp import _ReadPipeline as ReadPipeline
 
 MiB = 1024 * 1024
 
@@ -276,6 +283,206 @@ def test_chunked_receive_buffer_matches_a_bytearray() -> None:
                 del buffer[:limit]
                 del reference[:limit]
             assert len(buffer) == len(reference)
+
+
+# --- the read pipeline ---------------------------------------------------------------------------
+
+REQUEST = sftp_module.READ_REQUEST_SIZE
+WINDOW_BYTES = sftp_module.READ_WINDOW * REQUEST
+
+
+@pytest.mark.parametrize(
+    "size",
+    [0, 1, REQUEST - 1, REQUEST, REQUEST + 1, WINDOW_BYTES - 1, WINDOW_BYTES, WINDOW_BYTES + 1],
+)
+def test_download_sizes_around_request_and_window_boundaries(
+    sftp_session: SftpSession, sshd_server: LocalSshd, tmp_path: Path, size: int
+) -> None:
+    data = _random_bytes(size)
+    sshd_server.drop_file("inbox", "b.bin", data)
+    seen: list[int] = []
+    result = sftp_session.download(
+        "inbox/b.bin", tmp_path / "b.bin", progress=lambda done, _total: seen.append(done)
+    )
+    assert (tmp_path / "b.bin").read_bytes() == data
+    assert result.transferred == size
+    assert seen[-1] == size
+    # The SFTP stream is still in step: paramiko's own requests work on the same session.
+    assert [f.size for f in sftp_session.list_dir("inbox")] == [size]
+
+
+@pytest.mark.parametrize("kept", [1, REQUEST - 1, REQUEST, REQUEST + 1, 3 * REQUEST + 4])
+def test_resume_from_offsets_around_request_boundaries(
+    sftp_session: SftpSession, sshd_server: LocalSshd, tmp_path: Path, kept: int
+) -> None:
+    data = _random_bytes(3 * REQUEST + 5)
+    sshd_server.drop_file("inbox", "r.bin", data)
+    local = tmp_path / "r.bin"
+    local.write_bytes(data[:kept])
+    result = sftp_session.download("inbox/r.bin", local)
+    assert result.resumed_from == kept
+    assert result.transferred == len(data) - kept
+    assert local.read_bytes() == data
+
+
+def test_requests_larger_than_the_server_serves_adapt(
+    sftp_session: SftpSession,
+    sshd_server: LocalSshd,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """OpenSSH's sftp-server answers at most 255 KiB per read: asking for more gets short
+    replies, whose rest is asked again, and later requests shrink to what the server gave."""
+    monkeypatch.setattr(sftp_module, "READ_REQUEST_SIZE", 300 * 1024)
+    asked: list[int] = []
+    request = ReadPipeline._request
+
+    def recording(self: ReadPipeline, request_id: int, offset: int, length: int) -> bytes:
+        asked.append(length)
+        return request(self, request_id, offset, length)
+
+    monkeypatch.setattr(ReadPipeline, "_request", recording)
+    data = _random_bytes(40 * 300 * 1024 + 11)
+    sshd_server.drop_file("inbox", "c.bin", data)
+    sftp_session.download("inbox/c.bin", tmp_path / "c.bin")
+    assert (tmp_path / "c.bin").read_bytes() == data
+    assert asked[0] == 300 * 1024
+    assert 45 * 1024 in asked  # the rest of a capped reply, asked again
+    assert max(asked[-5:]) <= 255 * 1024  # adapted to the server's cap
+
+
+def test_repeated_downloads_on_one_session_stay_in_step(
+    sftp_session: SftpSession, sshd_server: LocalSshd, tmp_path: Path
+) -> None:
+    first, second = _random_bytes(2 * MiB + 3), _random_bytes(5 * MiB + 1)
+    sshd_server.drop_file("inbox", "1.bin", first)
+    sshd_server.drop_file("inbox", "2.bin", second)
+    for _ in range(2):
+        sftp_session.download("inbox/1.bin", tmp_path / "1.bin", resume=False)
+        sftp_session.download("inbox/2.bin", tmp_path / "2.bin", resume=False)
+        assert (tmp_path / "1.bin").read_bytes() == first
+        assert (tmp_path / "2.bin").read_bytes() == second
+    assert sftp_session.stat("inbox/2.bin").size == len(second)
+
+
+class _ScriptedServer:
+    """An in-memory SFTP peer for :class:`ReadPipeline`'s state machine: it answers each
+    batch of ``SSH_FXP_READ`` requests in a shuffled order, serves at most ``cap`` bytes per
+    reply (sometimes fewer), reports EOF past the end, fails reads at ``fail_at``, and
+    delivers the byte stream in random fragments. Real OpenSSH always answers in order and
+    in full below its cap, so these paths are only reachable this way."""
+
+    def __init__(self, data: bytes, cap: int, seed: int, fail_at: int | None = None) -> None:
+        self.data = data
+        self.cap = cap
+        self.fail_at = fail_at
+        self.rng = random.Random(seed)
+        self.outbox = bytearray()
+        self.request_number = 1  # SFTPClient's counter
+        self.sock = self  # the "channel"
+        self.in_buffer = None  # not a _ChunkedPipe: the pipeline uses plain recv
+
+    def gettimeout(self) -> float:
+        return 5.0
+
+    def sendall(self, raw: bytes) -> None:
+        replies = []
+        view = memoryview(raw)
+        while view:
+            (length,) = struct.unpack(">I", view[:4])
+            body, view = bytes(view[4 : 4 + length]), view[4 + length :]
+            kind, request_id, handle_len = struct.unpack(">BII", body[:9])
+            assert kind == 5 and body[9 : 9 + handle_len] == b"handle"
+            offset, wanted = struct.unpack(">QI", body[9 + handle_len :])
+            replies.append(self._reply(request_id, offset, wanted))
+        self.rng.shuffle(replies)
+        for reply in replies:
+            self.outbox += reply
+
+    def _reply(self, request_id: int, offset: int, wanted: int) -> bytes:
+        if offset == self.fail_at:
+            text = b"disk on fire"
+            body = struct.pack(">BII", 101, request_id, 4) + struct.pack(">I", len(text)) + text
+            return struct.pack(">I", len(body) + 4) + body + b"\0\0\0\0"
+        if offset >= len(self.data):
+            body = struct.pack(">BII", 101, request_id, 1) + b"\0\0\0\0" * 2
+            return struct.pack(">I", len(body)) + body
+        count = min(wanted, self.cap, len(self.data) - offset)
+        if self.rng.random() < 0.2:
+            count = self.rng.randint(1, count)
+        chunk = self.data[offset : offset + count]
+        return struct.pack(">IBII", 9 + count, 103, request_id, count) + chunk
+
+    def recv(self, limit: int) -> bytes:
+        assert self.outbox, "the pipeline waited for a reply that was never asked for"
+        count = self.rng.randint(1, min(limit, len(self.outbox)))
+        out = bytes(self.outbox[:count])
+        del self.outbox[:count]
+        return out
+
+
+@contextlib.contextmanager
+def _pipeline_settings(request: int, window: int, refill: int) -> Iterator[None]:
+    saved = (sftp_module.READ_REQUEST_SIZE, sftp_module.READ_WINDOW, sftp_module.READ_REFILL)
+    sftp_module.READ_REQUEST_SIZE, sftp_module.READ_WINDOW = request, window
+    sftp_module.READ_REFILL = refill
+    try:
+        yield
+    finally:
+        (sftp_module.READ_REQUEST_SIZE, sftp_module.READ_WINDOW, sftp_module.READ_REFILL) = saved
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    size=st.integers(0, 3000),
+    start=st.integers(0, 3000),
+    extra=st.integers(0, 400),
+    request=st.integers(1, 300),
+    window=st.integers(1, 8),
+    refill=st.integers(1, 8),
+    cap=st.integers(1, 400),
+    seed=st.integers(0, 2**32),
+)
+def test_read_pipeline_hands_on_data_in_order_whatever_the_replies(
+    size: int,
+    start: int,
+    extra: int,
+    request: int,
+    window: int,
+    refill: int,
+    cap: int,
+    seed: int,
+) -> None:
+    """Replies out of order, short, split anywhere, past the end of a file that shrank: the
+    sink still gets exactly the file's bytes, contiguous and in order, and the stream ends
+    in step (every request answered, nothing left over)."""
+    data = random.Random(seed).randbytes(size)
+    start = min(start, size)
+    end = size + extra  # asking past the end: the file is shorter than listed
+    server = _ScriptedServer(data, cap, seed)
+    got: list[tuple[int, bytes]] = []
+    pipeline = ReadPipeline(server, b"handle")
+    with _pipeline_settings(request, window, refill):
+        reached = pipeline.read(start, end, lambda at, pieces: got.append((at, b"".join(pieces))))
+    assert reached == size
+    assert b"".join(chunk for _, chunk in got) == data[start:]
+    offsets = [at for at, _ in got]
+    assert offsets == [start + sum(len(c) for _, c in got[:i]) for i in range(len(got))]
+    assert pipeline.in_step and not server.outbox
+    assert server.request_number > 1 or start == size
+
+
+def test_read_pipeline_failure_drains_the_window_then_raises() -> None:
+    data = os.urandom(5000)
+    server = _ScriptedServer(data, cap=100, seed=3, fail_at=1000)
+    got: list[int] = []
+    pipeline = ReadPipeline(server, b"handle")
+    with _pipeline_settings(100, 8, 2), pytest.raises(OSError) as caught:
+        pipeline.read(0, len(data), lambda at, _pieces: got.append(at))
+    assert caught.value.errno == errno.EIO
+    assert "disk on fire" in str(caught.value)
+    assert pipeline.in_step and not server.outbox  # every reply read: paramiko can go on
+    assert all(at < 1000 for at in got)
 
 
 @pytest.mark.slow
