@@ -58,14 +58,12 @@ from integrations.sftp import (
     AuthenticationRefused,
     HostKeyMismatch,
     RemoteFileNotFound,
-    RemoteOperationFailed,
     SftpEndpoint,
     SftpError,
     SftpSession,
     connect,
     fingerprint,
     load_private_key,
-    resolve_remote,
 )
 
 CHUNK = 1 << 20
@@ -489,31 +487,13 @@ def _free_name(session: SftpSession, folder: str, name: str, signature: str) -> 
     """Where to file ``name`` in ``folder`` (created when missing): under its cleaned name, or
     with the signature's digest appended when an earlier file has it, as intake does, so no
     earlier test file is ever overwritten."""
-    _ensure_folder(session, folder)
+    session.ensure_folder(folder)
     target = f"{folder}/{_safe(name)}"
     try:
         session.stat(target)
     except RemoteFileNotFound:
         return target
     return f"{target}.{hashlib.sha256(signature.encode()).hexdigest()[:12]}"
-
-
-def _ensure_folder(session: SftpSession, folder: str) -> None:
-    """Create ``folder`` on the partner's server when missing (its parent must exist).
-    ``SftpSession`` has no mkdir yet; candidate for ``integrations.sftp``."""
-    try:
-        session.stat(folder)
-        return
-    except RemoteFileNotFound:
-        pass
-    full = resolve_remote(session.endpoint.root, folder)
-    try:
-        session._client.mkdir(full, mode=0o755)
-    except OSError as exc:
-        try:
-            session.stat(folder)  # made meanwhile by another attempt
-        except RemoteFileNotFound:
-            raise RemoteOperationFailed(f"cannot create {folder}: {exc}") from exc
 
 
 def scan_public_keys(home: Path, armored: str) -> list[str]:

@@ -559,6 +559,23 @@ class SftpSession:
         with self._errors(full):
             self._client.remove(full)
 
+    def ensure_folder(self, path: str) -> None:
+        """Create ``path`` when missing (its parent must exist); a folder another attempt made
+        meanwhile is fine."""
+        try:
+            self.stat(path)
+            return
+        except RemoteFileNotFound:
+            pass
+        full = resolve_remote(self.endpoint.root, path)
+        try:
+            self._client.mkdir(full, mode=0o755)
+        except OSError as exc:
+            try:
+                self.stat(path)
+            except RemoteFileNotFound:
+                raise RemoteOperationFailed(f"cannot create {path}: {exc}") from exc
+
     # --- internals
 
     @staticmethod
