@@ -1208,6 +1208,12 @@ def connect(
         try:
             transport.auth_publickey(endpoint.username, private_key)
         except paramiko.AuthenticationException as exc:
+            if not transport.is_active():
+                # The server went away mid-handshake ("transport shut down or saw EOF"): a
+                # restarting server, not a refused key. Retry; do not pause the feed.
+                raise SftpConnectionLost(
+                    f"{where} closed the connection during authentication"
+                ) from exc
             raise AuthenticationRefused(
                 f"{where} refused key {private_key.fingerprint} for user {endpoint.username}"
             ) from exc

@@ -114,6 +114,62 @@ def test_unauthorized_key_is_refused(sftp_endpoint: SftpEndpoint, tmp_path: Path
     assert caught.value.retryable is False
 
 
+def test_a_server_that_drops_during_authentication_is_a_lost_connection(
+    sftp_client_key: ClientKey,
+) -> None:
+    """A partner's server restarting mid-handshake makes paramiko report an authentication
+    failure ("transport shut down or saw EOF"): that is a lost connection to retry, not a
+    refused key (which would pause the feed). Played by a paramiko server that hangs up when
+    asked to check our key."""
+    import socket
+    import threading
+
+    import paramiko
+
+    host_key = paramiko.RSAKey.generate(2048)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    class HangsUp(paramiko.ServerInterface):  # type: ignore[misc]
+        transport: paramiko.Transport | None = None
+
+        def get_allowed_auths(self, username: str) -> str:
+            return "publickey"
+
+        def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
+            assert self.transport is not None
+            self.transport.close()
+            return int(paramiko.AUTH_FAILED)
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        server = HangsUp()
+        transport = paramiko.Transport(conn)
+        server.transport = transport
+        transport.add_server_key(host_key)
+        # paramiko serves AES-GCM to clients poorly; CTR is enough to reach authentication.
+        transport.get_security_options().ciphers = ("aes128-ctr",)
+        with contextlib.suppress(Exception):
+            transport.start_server(server=server)
+            transport.join(10)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    endpoint = SftpEndpoint(
+        host="127.0.0.1",
+        port=port,
+        username="partner",
+        host_key=f"rsa-sha2-256 {host_key.get_base64()}",
+    )
+    try:
+        with pytest.raises(SftpConnectionLost) as caught:
+            connect(endpoint, sftp_client_key.pkey, timeout=10)
+        assert caught.value.retryable is True
+    finally:
+        listener.close()
+        thread.join(10)
+
+
 def test_server_down_is_a_retryable_connection_error(
     sftp_endpoint: SftpEndpoint, sftp_client_key: ClientKey, sshd_server: LocalSshd
 ) -> None:
