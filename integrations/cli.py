@@ -18,12 +18,13 @@ from typing import Annotated, Any
 
 import typer
 
+from integrations import cli_support
 from integrations.ach_cli import ach_app
 from integrations.edi_cli import edi_app
 from integrations.messaging_cli import messaging_app
 from integrations.partners_cli import partners_app
 from integrations.payroll_cli import payroll_app
-from integrations.settings import Settings, SettingsError, load_settings
+from integrations.settings import Settings, SettingsError
 from integrations.webhooks_cli import webhooks_app
 
 app = typer.Typer(
@@ -55,16 +56,8 @@ app.add_typer(messaging_app, name="messaging")
 DEV_DIR = Path(".dev")
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except SettingsError as exc:
-        raise _fail(str(exc)) from None
+_fail = cli_support.fail
+_settings = cli_support.settings
 
 
 # --- dev --------------------------------------------------------------------------------------
@@ -565,18 +558,11 @@ def ach_ingest(
 
 def _with_workflow(workflow_id: str, work: Callable[[Any], Awaitable[Any]]) -> Any:
     """Run ``work(handle)`` on the workflow ``workflow_id`` with the project's client."""
-    from integrations.temporal_client import TemporalUnavailable, connect
 
-    settings = _settings()
-
-    async def main() -> Any:
-        client = await connect(settings)
+    async def on_handle(client: Any, _: Settings) -> Any:
         return await work(client.get_workflow_handle(workflow_id))
 
-    try:
-        return asyncio.run(main())
-    except TemporalUnavailable as exc:
-        raise _fail(str(exc), 1) from None
+    return cli_support.with_client(on_handle)
 
 
 def _case(trace: str, work: Callable[[Any], Awaitable[Any]]) -> Any:
@@ -586,18 +572,10 @@ def _case(trace: str, work: Callable[[Any], Awaitable[Any]]) -> Any:
 
 
 def _decide(trace: str, update: str, decision: Any) -> None:
-    from temporalio.client import WorkflowUpdateFailedError
-
     from ach_returns.state_machine import ReturnCase
+    from integrations.ach import workflow_id
 
-    async def work(handle: Any) -> ReturnCase:
-        result: ReturnCase = await handle.execute_update(update, decision, result_type=ReturnCase)
-        return result
-
-    try:
-        case = _case(trace, work)
-    except WorkflowUpdateFailedError as exc:
-        raise _fail(f"refused: {exc.cause}", 1) from None
+    case = cli_support.update_workflow(workflow_id(trace), update, decision, ReturnCase)
     typer.echo(f"{trace}: {case.state}")
 
 
@@ -739,7 +717,6 @@ def payouts_resolve(
 ) -> None:
     """Resolve a payout exception (refused unless the payout is an exception)."""
     from pydantic import ValidationError
-    from temporalio.client import WorkflowUpdateFailedError
 
     from contracts.payout_case import PayoutState, Resolve
 
@@ -747,17 +724,7 @@ def payouts_resolve(
         decision = Resolve(actor=actor, reason=reason, resolution=resolution)
     except ValidationError as exc:
         raise _fail(f"invalid resolution: {exc.errors()[0]['msg']}") from None
-
-    async def work(handle: Any) -> PayoutState:
-        state: PayoutState = await handle.execute_update(
-            "resolve", decision, result_type=PayoutState
-        )
-        return state
-
-    try:
-        state = _payout(payout_id, work)
-    except WorkflowUpdateFailedError as exc:
-        raise _fail(f"refused: {exc.cause}", 1) from None
+    state = cli_support.update_workflow(f"payout-{payout_id}", "resolve", decision, PayoutState)
     typer.echo(f"payout-{payout_id}: {state.status}")
 
 

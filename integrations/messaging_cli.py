@@ -14,10 +14,10 @@ from azure.servicebus import ServiceBusSubQueue
 from pydantic import ValidationError
 
 from contracts.messaging import Envelope
+from integrations import cli_support
 from integrations.messaging.connections import servicebus_client
 from integrations.messaging.errors import NotConfigured
 from integrations.messaging.publisher import publish_to_servicebus
-from integrations.settings import Settings, SettingsError, load_settings
 
 messaging_app = typer.Typer(
     help=(
@@ -28,12 +28,7 @@ messaging_app = typer.Typer(
 )
 
 
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except SettingsError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+_settings = cli_support.settings
 
 
 def _summary(message: object) -> dict[str, object]:

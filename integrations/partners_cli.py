@@ -9,14 +9,14 @@ prints why and exits 1.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from integrations.settings import Settings, SettingsError, load_settings
+from integrations import cli_support
+from integrations.settings import Settings
 
 partners_app = typer.Typer(
     help="Partner onboarding: onboard, status, approve, test-file, contract-change, offboard.",
@@ -29,47 +29,16 @@ def _group() -> None:
     """Partner onboarding: onboard, status, approve, test-file, contract-change, offboard."""
 
 
-def _fail(message: str, code: int) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except SettingsError as exc:
-        raise _fail(str(exc), 2) from None
-
-
-def _run(work: Any) -> Any:
-    from integrations.temporal_client import TemporalUnavailable, connect
-
-    settings = _settings()
-
-    async def main() -> Any:
-        return await work(await connect(settings), settings)
-
-    try:
-        return asyncio.run(main())
-    except TemporalUnavailable as exc:
-        raise _fail(str(exc), 1) from None
+_fail = cli_support.fail
+_settings = cli_support.settings
+_run = cli_support.with_client
 
 
 def _update(partner: str, name: str, arg: Any) -> None:
-    from temporalio.client import WorkflowUpdateFailedError
-
     from contracts.partners import Checklist
     from integrations.partners import workflow_id
 
-    async def work(client: Any, _settings: Settings) -> Checklist:
-        handle = client.get_workflow_handle(workflow_id(partner))
-        result: Checklist = await handle.execute_update(name, arg, result_type=Checklist)
-        return result
-
-    try:
-        checklist = _run(work)
-    except WorkflowUpdateFailedError as exc:
-        raise _fail(f"refused: {exc.cause}", 1) from None
+    checklist = cli_support.update_workflow(workflow_id(partner), name, arg, Checklist)
     typer.echo(f"partner-{partner}: {checklist.stage}")
 
 

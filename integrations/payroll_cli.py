@@ -7,13 +7,13 @@ Exit codes: 0 done, 1 refused (a decision the run's validator refused) or Tempor
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from integrations import cli_support
 from provider_sim.cli import serve
 
 payroll_app = typer.Typer(
@@ -23,27 +23,8 @@ payroll_app = typer.Typer(
 payroll_app.command("provider-sim")(serve)
 
 
-def _fail(message: str, code: int) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
-
-
-def _run(work: Any) -> Any:
-    from integrations.settings import SettingsError, load_settings
-    from integrations.temporal_client import TemporalUnavailable, connect
-
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        raise _fail(str(exc), 2) from None
-
-    async def main() -> Any:
-        return await work(await connect(settings), settings)
-
-    try:
-        return asyncio.run(main())
-    except TemporalUnavailable as exc:
-        raise _fail(str(exc), 1) from None
+_fail = cli_support.fail
+_run = cli_support.with_client
 
 
 def _workflow_id(run: str) -> str:
@@ -112,21 +93,9 @@ def status(
 
 
 def _decide(run: str, update: str, decision: Any) -> None:
-    from temporalio.client import WorkflowUpdateFailedError
-
     from contracts.payroll import PayrollState
 
-    async def work(client: Any, _: Any) -> PayrollState:
-        handle = client.get_workflow_handle(_workflow_id(run))
-        state: PayrollState = await handle.execute_update(
-            update, decision, result_type=PayrollState
-        )
-        return state
-
-    try:
-        state = _run(work)
-    except WorkflowUpdateFailedError as exc:
-        raise _fail(f"refused: {exc.cause}", 1) from None
+    state = cli_support.update_workflow(_workflow_id(run), update, decision, PayrollState)
     typer.echo(f"{state.workflow_id}: {state.status}")
 
 
