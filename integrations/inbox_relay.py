@@ -25,10 +25,8 @@ Metrics (prometheus_client): ``webhook_inbox_backlog`` (rows waiting to be forwa
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,6 +38,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from contracts.payouts import PAYOUT_WORKFLOW, PSP_EVENT_SIGNAL, PayoutStart, PspEvent
+from integrations.relay_loop import Backoff, PassOutcome, run_passes
 from integrations.settings import Settings
 from integrations.webhooks import STRIPE, event_object
 
@@ -282,28 +281,21 @@ class InboxRelay:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Forward until ``stop`` (or :meth:`stop`); survives PostgreSQL and Temporal outages."""
         stop = stop or self._stop
-        failures = 0
-        last_gauges = 0.0
-        while not stop.is_set():
-            try:
-                result = await self.forward_batch()
-                failures = 0
-                if time.monotonic() - last_gauges >= 1.0:
-                    last_gauges = time.monotonic()
-                    await self.lag()
-            except Exception as exc:
-                # PostgreSQL away (or a bug): the transaction rolled back, so nothing was marked
-                # and nothing is lost; back off and retry rather than let the loop die.
-                failures += 1
-                log.warning("relay: pass failed (%s); backing off", type(exc).__name__)
-                result = BatchResult()
-            if result.claimed and result.forwarded + result.closed == result.claimed:
-                continue  # a full, healthy batch: there may be more right away
-            pause = self.idle_seconds
-            if result.failed or failures:
-                pause = min(self.retry_max_seconds, self.retry_base_seconds * 2 ** min(failures, 8))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), pause)
+
+        async def one_pass() -> PassOutcome:
+            result = await self.forward_batch()
+            return PassOutcome(
+                drained=bool(result.claimed) and result.forwarded + result.closed == result.claimed,
+                failed=bool(result.failed),
+            )
+
+        backoff = Backoff(
+            self.idle_seconds,
+            self.retry_base_seconds,
+            self.retry_max_seconds,
+            escalate_on_failed_rows=False,
+        )
+        await run_passes(one_pass, self.lag, stop, backoff, "relay")
 
     def start(self) -> asyncio.Task[None]:
         """Run in the background (the API's lifespan); :meth:`stop` ends it."""

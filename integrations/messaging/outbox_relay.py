@@ -27,10 +27,8 @@ in ``messaging_outbox_parked``; fix the row and set ``next_attempt_at = now()`` 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -46,6 +44,7 @@ from integrations.messaging.metrics import (
     OUTBOX_PARKED,
     OUTBOX_PUBLISHED,
 )
+from integrations.relay_loop import Backoff, PassOutcome, run_passes
 
 log = logging.getLogger(__name__)
 
@@ -209,25 +208,18 @@ class OutboxRelay:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until ``stop``; survives PostgreSQL and Service Bus outages."""
-        failures = 0
-        last_gauges = 0.0
-        while not stop.is_set():
-            try:
-                result = await self.publish_batch()
-                failures = failures + 1 if result.failed else 0
-                if time.monotonic() - last_gauges >= 1.0:
-                    last_gauges = time.monotonic()
-                    await self.lag()
-            except Exception as exc:
-                # PostgreSQL away (or a bug): the transaction rolled back, nothing was marked
-                # and nothing is lost; back off rather than let the loop die.
-                failures += 1
-                log.warning("outbox relay: pass failed (%s); backing off", type(exc).__name__)
-                result = BatchResult()
-            if result.claimed and result.published + result.parked == result.claimed:
-                continue  # a full, healthy batch: there may be more right away
-            pause = self.idle_seconds
-            if failures:
-                pause = min(self.retry_max_seconds, self.retry_base_seconds * 2 ** min(failures, 8))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), pause)
+
+        async def one_pass() -> PassOutcome:
+            result = await self.publish_batch()
+            return PassOutcome(
+                drained=bool(result.claimed) and result.published + result.parked == result.claimed,
+                failed=bool(result.failed),
+            )
+
+        backoff = Backoff(
+            self.idle_seconds,
+            self.retry_base_seconds,
+            self.retry_max_seconds,
+            escalate_on_failed_rows=True,
+        )
+        await run_passes(one_pass, self.lag, stop, backoff, "outbox relay")
