@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from nacha.fields import is_digits
+
 
 @dataclass(frozen=True, slots=True)
 class ChangeCode:
@@ -81,7 +83,7 @@ def _text(data: str, start: int, end: int) -> str | None:
 
 def _code(data: str, start: int, end: int) -> int | None:
     value = data[start:end].strip()
-    return int(value) if value.isdigit() and value.isascii() else None
+    return int(value) if is_digits(value) else None
 
 
 def parse_correction(code: str, corrected_data: str) -> Correction:
