@@ -18,6 +18,12 @@ class ChangeCode:
     code: str
     description: str
     refused: bool
+    known: bool = True
+
+    @property
+    def carries_correction(self) -> bool:
+        """The NOC lays out corrected data to apply (C13 only reports an addenda format error)."""
+        return self.known and not self.refused and self.code != "C13"
 
 
 _ROWS: Final = (
@@ -57,7 +63,7 @@ CHANGE_CODES: Final[dict[str, ChangeCode]] = {
 def change_code(code: str) -> ChangeCode:
     """The table row for ``code``; an unknown code is kept with an 'unknown' description."""
     return CHANGE_CODES.get(code) or ChangeCode(
-        code, "Unknown change code (not in the NACHA table)", code.startswith("C6")
+        code, "Unknown change code (not in the NACHA table)", code.startswith("C6"), known=False
     )
 
 

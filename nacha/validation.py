@@ -18,7 +18,7 @@ from nacha.addenda05 import Addenda05
 from nacha.addenda98 import NocAddenda
 from nacha.addenda99 import ContestedReturnAddenda, DishonoredReturnAddenda, ReturnAddenda
 from nacha.batch_header import BatchHeader
-from nacha.change_codes import CHANGE_CODES
+from nacha.change_codes import CHANGE_CODES, change_code
 from nacha.codes import (
     MULTI_ADDENDA_SEC_CODES,
     SEC_CODES,
@@ -431,7 +431,7 @@ def _addenda(
                     f"change code {a.change_code!r} is not in the NACHA table (C01-C14, "
                     "C61-C69): the notification of change cannot be applied",
                 )
-            elif not a.is_refused and a.change_code != "C13" and not a.corrected_data.strip():
+            elif change_code(a.change_code).carries_correction and not a.corrected_data.strip():
                 report.error(
                     na,
                     "corrected_data",
@@ -440,7 +440,14 @@ def _addenda(
                 )
         elif isinstance(a, ReturnAddenda | DishonoredReturnAddenda | ContestedReturnAddenda):
             returns_or_nocs += 1
-            if a.return_code not in RETURN_REASONS:
+            if not re.fullmatch("R[0-9]{2}", a.return_code):
+                report.error(
+                    na,
+                    "return_code",
+                    "bad_return_code",
+                    "return reason code (positions 4-6) must be R and two digits",
+                )
+            elif a.return_code not in RETURN_REASONS:
                 report.warning(
                     na,
                     "return_code",
