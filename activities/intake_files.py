@@ -50,7 +50,7 @@ from integrations.landing_zone import (
     digest_bytes,
     file_digest,
 )
-from integrations.pgp import Keyring, PgpError, keyring_from_settings
+from integrations.pgp import Keyring, PgpError, discard_plaintext, keyring_from_settings
 from integrations.settings import Settings, SettingsError
 from integrations.sftp import (
     RemoteFile,
@@ -96,20 +96,29 @@ class _Landed:
     received_digest: str
     received_ext: str
 
-    def path(self, kind: str) -> Path:
-        z, key = self.zone, (self.partner, self.entity, self.day, self.digest)
-        match kind:
-            case "raw":
-                return z.raw(*key, self.ext)
-            case "parquet":
-                return z.parquet(*key)
-            case "metadata":
-                return z.metadata(*key)
-            case "error_report":
-                return z.error_report(*key)
-            case "error_json":
-                return z.error_report(*key, fmt="json")
-        raise ValueError(kind)
+    @property
+    def _key(self) -> tuple[str, str, date, str]:
+        return self.partner, self.entity, self.day, self.digest
+
+    @property
+    def raw(self) -> Path:
+        return self.zone.raw(*self._key, self.ext)
+
+    @property
+    def parquet(self) -> Path:
+        return self.zone.parquet(*self._key)
+
+    @property
+    def metadata(self) -> Path:
+        return self.zone.metadata(*self._key)
+
+    @property
+    def error_csv(self) -> Path:
+        return self.zone.error_report(*self._key)
+
+    @property
+    def error_json(self) -> Path:
+        return self.zone.error_report(*self._key, fmt="json")
 
     def keep_refused(self) -> None:
         """Nothing a partner sent is thrown away: the refused bytes, as received (never the
@@ -262,8 +271,8 @@ class FileActivities:
         finally:
             # Plaintext and rows never outlive this step in staging (landed copies stay), on
             # success, refusal or an error that Temporal retries.
-            for leftover in (staged.with_suffix(".plain"), staged.with_suffix(".parquet")):
-                leftover.unlink(missing_ok=True)
+            discard_plaintext(staged.with_suffix(".plain"))
+            staged.with_suffix(".parquet").unlink(missing_ok=True)
 
     def _process(self, request: ProcessRequest, staged: Path) -> ProcessedFile:
         feed, fetched = request.feed, request.fetched
@@ -335,9 +344,9 @@ class FileActivities:
 
         report_path = None
         if summary.rows_invalid or not summary.accepted:
-            report = landed.path("error_report")
+            report = landed.error_csv
             self.landing.write_text(report, render_csv(summary, contract))
-            self.landing.write_text(landed.path("error_json"), render_json(summary, contract))
+            self.landing.write_text(landed.error_json, render_json(summary, contract))
             report_path = str(report)
 
         common |= {
@@ -356,7 +365,7 @@ class FileActivities:
             ]
             return quarantine("; ".join(reasons), **common)
 
-        parquet = landed.path("parquet")
+        parquet = landed.parquet
         if parquet_tmp.exists():
             self.landing.copy(parquet_tmp, parquet)
         rows = ManifestRows(
@@ -405,7 +414,8 @@ class FileActivities:
             raise _application_error(exc) from None
         if request.staged_path:
             staged = Path(request.staged_path)
-            for leftover in (staged, staged.with_suffix(".plain"), staged.with_suffix(".parquet")):
+            discard_plaintext(staged.with_suffix(".plain"))
+            for leftover in (staged, staged.with_suffix(".parquet")):
                 leftover.unlink(missing_ok=True)
         return Finished(moved_to=target, report_uploaded=uploaded)
 
@@ -420,7 +430,7 @@ class FileActivities:
         warnings: int,
     ) -> tuple[Path, Path]:
         """Land the raw file and write its manifest (the only place a manifest is written)."""
-        feed, raw = request.feed, landed.path("raw")
+        feed, raw = request.feed, landed.raw
         self.landing.copy(content, raw)
         manifest = FileManifest(
             source=f"sftp://{feed.sftp.host}:{feed.sftp.port}/{feed.sftp.inbox}/"
@@ -441,7 +451,7 @@ class FileActivities:
             sequence=common["sequence"],
             file_date=common["file_date"],
         )
-        metadata = landed.path("metadata")
+        metadata = landed.metadata
         self.landing.write_manifest(metadata, manifest)
         return raw, metadata
 
@@ -465,7 +475,7 @@ class FileActivities:
                 writer.writerow(["", "", "unreadable", "", check.unreadable])
             for p in check.problems:
                 writer.writerow([p.record, p.field, p.code, "", f"{p.severity}: {p.message}"])
-            report = landed.path("error_report")
+            report = landed.error_csv
             self.landing.write_text(report, out.getvalue())
             report_path = str(report)
         errors = check.errors

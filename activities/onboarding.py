@@ -49,7 +49,7 @@ from intake.naming import check_safe_name, read_chunks, verify_crc32
 from intake.validation import compile_validator
 from integrations import partners
 from integrations.landing_zone import LandingZone, digest_bytes, file_digest
-from integrations.pgp import Keyring, PgpError, keyring_from_settings
+from integrations.pgp import Keyring, PgpError, discard_plaintext, keyring_from_settings
 from integrations.settings import Settings, SettingsError
 from integrations.sftp import (
     AuthenticationRefused,
@@ -325,7 +325,8 @@ class OnboardingFiles:
                 request, remote.name, staged
             )
         finally:
-            for leftover in (staged, staged.with_suffix(".plain"), staged.with_suffix(".pq")):
+            discard_plaintext(staged.with_suffix(".plain"))
+            for leftover in (staged, staged.with_suffix(".pq")):
                 leftover.unlink(missing_ok=True)
         if passed:
             body = {

@@ -11,6 +11,7 @@ One type owns the layout, so no caller spells a path by hand::
                                      _quarantine/<sha256>.<ext>  refused bytes, kept
     <root>/outbound/<partner>/<name>                         files we send
     <root>/payroll/<workflow id>/<name>                      a payroll run's own files
+    <root>/<source>/<key>/<sha256>-<name>                    handed over outside a feed
     <root>/.staging/<partner>/<feed>/...                     downloads in flight, refusal reports
     <root>/.onboarding/<partner>/<feed>/...                  test files of an onboarding
 
@@ -148,6 +149,10 @@ class LandingZone:
     def run_folder(self, workflow_id: str) -> Path:
         """The files a payroll run writes (inputs report, expected amounts, GL journal)."""
         return self.root / "payroll" / workflow_id
+
+    def handed_over(self, source: str, key: str) -> Path:
+        """Files a system hands straight to a workflow, outside a feed (the demo's HRIS)."""
+        return self.root / source / key
 
     def staging(self, partner: str, feed: str, name: str) -> Path:
         """Work in flight for a feed (a download, a refusal report); not landed data."""

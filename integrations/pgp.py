@@ -144,7 +144,7 @@ class Keyring:
         pinned = normalize_fingerprint(pinned_fingerprint)
         # One private folder per target: a crashed earlier attempt's partial output is in it
         # and goes first.
-        private = dst_path.with_name(f".{dst_path.name}.decrypting")
+        private = decrypt_workspace(dst_path)
         shutil.rmtree(private, ignore_errors=True)
         private.mkdir(mode=0o700, parents=True)
         tmp = private / "plain"
@@ -226,6 +226,18 @@ class Keyring:
             fingerprint in {str(k.get("fingerprint", "")).upper(), *k.get("subkey_info", {})}
             for k in listed
         )
+
+
+def decrypt_workspace(dst_path: Path) -> Path:
+    """The private folder a decrypt to ``dst_path`` writes in (gone when it returns; a killed
+    worker may leave it, which the next decrypt or the staging cleanup removes)."""
+    return dst_path.with_name(f".{dst_path.name}.decrypting")
+
+
+def discard_plaintext(dst_path: Path) -> None:
+    """Remove a decrypt's output and whatever a killed one left."""
+    dst_path.unlink(missing_ok=True)
+    shutil.rmtree(decrypt_workspace(dst_path), ignore_errors=True)
 
 
 def keyring_from_settings(settings: Settings) -> Keyring:
