@@ -3,7 +3,6 @@ corrections, record domain events and operator decisions. All keyed, all safe to
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,7 +29,7 @@ from contracts.intake import DeliverRequest, FeedConfig
 from integrations.ach import AchInputError, ingest, lookup_key
 from integrations.codec import KeyRing
 from integrations.column_crypto import lookup_hash, seal, unseal
-from integrations.landing_zone import write_bytes_once
+from integrations.landing_zone import LandingZone, file_digest
 from integrations.settings import Settings
 from nacha.batch_header import parse_batch_header
 from nacha.entry_detail import parse_entry_detail
@@ -113,12 +112,11 @@ class AchActivities:
                 non_retryable=True,
             )
         content = nacha.write(outbound)
-        folder = self.settings.landing_zone_dir / "outbound" / request.partner_id
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / file_name
+        landing = LandingZone(self.settings.landing_zone_dir)
+        path = landing.outbound(request.partner_id, file_name)
         # Allocation makes every attempt build the very same bytes: the first one wins.
-        write_bytes_once(path, content)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        landing.write_bytes(path, content)
+        digest = file_digest(path)
         await self.pool.execute(
             "UPDATE ach_representments SET sha256 = $3 WHERE original_trace = $1 AND number = $2",
             request.original_trace,

@@ -12,7 +12,6 @@ a retry rebuilds the very same acknowledgement.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -32,7 +31,12 @@ from contracts.edi import AcceptRequest, AcceptSummary, Outcome
 from contracts.intake import DeliverRequest
 from edi.results import ReceivedAck
 from integrations.edi_store import allocate_outbound, record_inbound
-from integrations.landing_zone import write_text_once
+from integrations.landing_zone import (
+    LandedFileChanged,
+    LandedFileMissing,
+    LandingZone,
+    digest_bytes,
+)
 from integrations.settings import Settings
 
 T = TypeVar("T")
@@ -65,16 +69,17 @@ class EdiActivities:
     def accept(self, request: AcceptRequest) -> AcceptSummary:
         partner = request.feed.partner_id
         raw = Path(request.landing_path)
+        landing = LandingZone(self.settings.landing_zone_dir)
         try:
-            data = raw.read_bytes()
-        except FileNotFoundError:
+            data = landing.read_verified(raw, request.sha256)
+        except LandedFileMissing:
             raise ApplicationError(
                 f"landed file {raw.name} is missing", type="LandedFileMissing", non_retryable=True
             ) from None
-        if hashlib.sha256(data).hexdigest() != request.sha256:
+        except LandedFileChanged:
             raise ApplicationError(
                 f"{raw.name} does not match its digest", type="DigestMismatch", non_retryable=True
-            )
+            ) from None
         validation = edi.validate(data)
         result = validation.result
         activity.heartbeat("validated")
@@ -85,15 +90,14 @@ class EdiActivities:
         )
         duplicate = any(r.duplicate for r in records)
         gaps = sorted({gap for r in records for gap in r.gaps})
-        stem = raw.parent / request.sha256
-        result_path = stem.with_suffix(".edi.json")
-        write_text_once(result_path, result.model_dump_json(indent=2) + "\n")
+        result_path = landing.derived(raw, request.sha256, ".edi.json")
+        landing.write_text(result_path, result.model_dump_json(indent=2) + "\n")
 
         translation_path = None
         documents = validation.translations()
         if documents and not duplicate:  # a repeated interchange is not processed twice
-            translation_path = stem.with_suffix(".translated.json")
-            write_text_once(
+            translation_path = landing.derived(raw, request.sha256, ".translated.json")
+            landing.write_text(
                 translation_path,
                 json.dumps({"documents": documents}, indent=2, sort_keys=True) + "\n",
             )
@@ -106,8 +110,8 @@ class EdiActivities:
             ]
             when = request.received_at.astimezone(UTC)
             text = validation.acknowledgement([edi.AckControl(n, when) for n in numbers])
-            ack_path = stem.with_suffix(".ack.x12")
-            write_text_once(ack_path, text)
+            ack_path = landing.derived(raw, request.sha256, ".ack.x12")
+            landing.write_text(ack_path, text)
             if request.deliver:
                 # The file on disk wins (write-once): a retry delivers exactly those bytes.
                 content = ack_path.read_bytes()
@@ -117,7 +121,7 @@ class EdiActivities:
                         feed=request.feed,
                         local_path=str(ack_path),
                         remote_name=name,
-                        sha256=hashlib.sha256(content).hexdigest(),
+                        sha256=digest_bytes(content),
                         size=len(content),
                     )
                 )

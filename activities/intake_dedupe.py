@@ -20,7 +20,7 @@ from temporalio import activity
 from contracts.intake import Deduped, DedupeRequest
 from intake.file_contract import load_contract
 from intake.row_keys import first_occurrences, key_fingerprints
-from integrations.landing_zone import publish_once
+from integrations.landing_zone import LandingZone
 from integrations.settings import Settings
 
 
@@ -80,10 +80,11 @@ class RowDedupe:
         duplicates = keep.count(False)
         unique_path = None
         if duplicates:
-            unique = path.with_name(path.name.replace(".parquet", ".unique.parquet"))
+            landing = LandingZone(self.settings.landing_zone_dir)
+            unique = landing.unique_of(path)
             unique_rows = table.filter(pa.array(keep))
             await asyncio.to_thread(
-                publish_once, unique, lambda tmp: pq.write_table(unique_rows, tmp)
+                landing.publish, unique, lambda tmp: pq.write_table(unique_rows, tmp)
             )
             unique_path = str(unique)
             meter = activity.metric_meter().create_counter(

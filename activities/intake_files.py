@@ -11,9 +11,7 @@ volume in production), because fetch and process may run on different workers.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
-import json
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -44,9 +42,16 @@ from intake.errors import ChecksumMismatch, ContractError, NamingError, UnsafeFi
 from intake.file_contract import CsvFileContract, FixedWidthFileContract, load_contract
 from intake.naming import check_safe_name, read_chunks, verify_crc32
 from intake.validation import compile_validator
-from integrations.landing_zone import copy_once, write_text_once
-from integrations.pgp import Keyring, PgpError
-from integrations.settings import Settings
+from integrations.landing_zone import (
+    FileManifest,
+    LandingZone,
+    ManifestChecksum,
+    ManifestRows,
+    digest_bytes,
+    file_digest,
+)
+from integrations.pgp import Keyring, PgpError, discard_plaintext, keyring_from_settings
+from integrations.settings import Settings, SettingsError
 from integrations.sftp import (
     RemoteFile,
     RemoteFileNotFound,
@@ -70,12 +75,58 @@ def _application_error(exc: SftpError | PgpError) -> ApplicationError:
     )
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for chunk in read_chunks(stream, CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _schema_version(feed: FeedConfig, contract: Contract | None) -> int:
+    """The contract's schema version; a built-in contract's is in its name (``nacha.v1``)."""
+    if contract is not None:
+        return contract.schema_version
+    return int(feed.file_contract.rsplit(".v", 1)[1])
+
+
+@dataclass(frozen=True)
+class _Landed:
+    """Where one received file lands: its place in the zone, by plaintext digest."""
+
+    zone: LandingZone
+    partner: str
+    entity: str
+    day: date
+    digest: str
+    ext: str
+    received: Path  # the bytes as received (encrypted for PGP feeds)
+    received_digest: str
+    received_ext: str
+
+    @property
+    def _key(self) -> tuple[str, str, date, str]:
+        return self.partner, self.entity, self.day, self.digest
+
+    @property
+    def raw(self) -> Path:
+        return self.zone.raw(*self._key, self.ext)
+
+    @property
+    def parquet(self) -> Path:
+        return self.zone.parquet(*self._key)
+
+    @property
+    def metadata(self) -> Path:
+        return self.zone.metadata(*self._key)
+
+    @property
+    def error_csv(self) -> Path:
+        return self.zone.error_report(*self._key)
+
+    @property
+    def error_json(self) -> Path:
+        return self.zone.error_report(*self._key, fmt="json")
+
+    def keep_refused(self) -> None:
+        """Nothing a partner sent is thrown away: the refused bytes, as received (never the
+        decrypted plaintext), go to quarantine under their own digest."""
+        target = self.zone.quarantine(
+            self.partner, self.entity, self.day, self.received_digest, self.received_ext
+        )
+        self.zone.copy(self.received, target)
 
 
 def safe_name(remote_name: str) -> str:
@@ -116,9 +167,10 @@ class FileActivities:
             raise _application_error(exc) from None
 
     def _staging(self, feed: FeedConfig, key: str) -> Path:
-        folder = self.settings.landing_zone_dir / ".staging" / feed.partner_id / feed.feed
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".part")
+        name = digest_bytes(key.encode())[:32] + ".part"
+        path = self.landing.staging(feed.partner_id, feed.feed, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
 
     def _contract(self, feed: FeedConfig) -> Contract | None:
         if feed.file_contract in BUILT_IN_CONTRACTS:
@@ -141,7 +193,11 @@ class FileActivities:
         limit = self._size_limit(feed, self._contract(feed))
         try:
             with self._session(feed) as session:
-                stable = session.list_stable(feed.sftp.inbox, settle_seconds=feed.settle_seconds)
+                stable = session.list_stable(
+                    feed.sftp.inbox,
+                    settle_seconds=feed.settle_seconds,
+                    temporary_suffixes=feed.naming.temporary_suffixes,
+                )
         except SftpError as exc:
             raise _application_error(exc) from None
         listing = InboxListing()
@@ -201,7 +257,7 @@ class FileActivities:
             raise _application_error(exc) from None
         return FetchedFile(
             staged_path=str(staged),
-            sha256=sha256_of(staged),
+            sha256=file_digest(staged),
             size=result.size,
             resumed_from=result.resumed_from,
         )
@@ -209,14 +265,23 @@ class FileActivities:
     @activity.defn(name="intake.process")
     def process(self, request: ProcessRequest) -> ProcessedFile:
         """Check name, checksum and signature, validate, and land write-once by digest."""
+        staged = Path(request.fetched.staged_path)
+        try:
+            return self._process(request, staged)
+        finally:
+            # Plaintext and rows never outlive this step in staging (landed copies stay), on
+            # success, refusal or an error that Temporal retries.
+            discard_plaintext(staged.with_suffix(".plain"))
+            staged.with_suffix(".parquet").unlink(missing_ok=True)
+
+    def _process(self, request: ProcessRequest, staged: Path) -> ProcessedFile:
         feed, fetched = request.feed, request.fetched
         contract = self._contract(feed)
-        staged = Path(fetched.staged_path)
         base: dict[str, Any] = {
             "sha256": fetched.sha256,
             "size": fetched.size,
             "file_contract": contract.name if contract else feed.file_contract.split(".")[0],
-            "schema_version": contract.schema_version if contract else 1,
+            "schema_version": _schema_version(feed, contract),
         }
 
         def quarantine(reason: str, **extra: Any) -> ProcessedFile:
@@ -251,40 +316,48 @@ class FileActivities:
             pgp_fingerprint = verified.signer_fingerprint
 
         file_date = parsed.file_date or request.received_at.date()
-        entity = parsed.entity or feed.feed
         ext = parsed.extension or "dat"
         if feed.pgp is not None:
             ext = ext.removesuffix(".pgp").removesuffix(".gpg") or "dat"
-        folder = self._landing_folder(feed.partner_id, entity, file_date)
-        digest = fetched.sha256
+        landed = _Landed(
+            zone=self.landing,
+            partner=feed.partner_id,
+            entity=parsed.entity or feed.feed,
+            day=file_date,
+            # A file's identity is the digest of its plaintext (the bytes received, unless PGP).
+            digest=fetched.sha256 if content == staged else file_digest(content),
+            ext=ext,
+            received=staged,
+            received_digest=fetched.sha256,
+            received_ext=parsed.extension or "dat",
+        )
+        common: dict[str, Any] = {
+            "sequence": parsed.sequence,
+            "file_date": file_date.isoformat(),
+            "pgp_fingerprint": pgp_fingerprint,
+        }
         if contract is None:
-            return self._land_checked(
-                request, content, folder, ext, base, parsed.sequence, file_date, pgp_fingerprint
-            )
+            return self._land_checked(request, content, landed, base, common)
         parquet_tmp = staged.with_suffix(".parquet")
         summary = compile_validator(contract).validate(content, parquet_tmp)
         activity.heartbeat("validated")
 
         report_path = None
         if summary.rows_invalid or not summary.accepted:
-            report = folder / f"{digest}.errors.csv"
-            write_text_once(report, render_csv(summary, contract))
-            write_text_once(folder / f"{digest}.errors.json", render_json(summary, contract))
+            report = landed.error_csv
+            self.landing.write_text(report, render_csv(summary, contract))
+            self.landing.write_text(landed.error_json, render_json(summary, contract))
             report_path = str(report)
 
-        common = {
+        common |= {
             "report_path": report_path,
             "rows_total": summary.rows_total,
             "rows_valid": summary.rows_valid,
             "rows_invalid": summary.rows_invalid,
-            "sequence": parsed.sequence,
-            "file_date": file_date.isoformat(),
-            "pgp_fingerprint": pgp_fingerprint,
             "schema_drift": summary.schema_drift is not None,
         }
         if not summary.accepted:
-            # Keep the rejected bytes too: nothing a partner sent is ever thrown away.
-            copy_once(staged, folder / "_quarantine" / f"{digest}.{ext}")
+            landed.keep_refused()
             reasons = [p.message for p in summary.file_problems] or [
                 f"{summary.rows_invalid} of {summary.rows_total} rows invalid "
                 f"({summary.bad_row_percent}%), over the contract's "
@@ -292,33 +365,13 @@ class FileActivities:
             ]
             return quarantine("; ".join(reasons), **common)
 
-        raw = folder / f"{digest}.{ext}"
-        parquet = folder / f"{digest}.parquet"
-        copy_once(content, raw)
+        parquet = landed.parquet
         if parquet_tmp.exists():
-            copy_once(parquet_tmp, parquet)
-            parquet_tmp.unlink(missing_ok=True)
-        metadata = {
-            "source": f"sftp://{feed.sftp.host}:{feed.sftp.port}/{feed.sftp.inbox}/"
-            f"{request.file.name}",
-            "partner_id": feed.partner_id,
-            "feed": feed.feed,
-            "received_at": request.received_at.isoformat(),
-            "checksum": {"sha256": digest},
-            "size_bytes": fetched.size,
-            "pgp_fingerprint": pgp_fingerprint,
-            "file_contract": contract.name,
-            "schema_version": contract.schema_version,
-            "rows": {
-                "total": summary.rows_total,
-                "valid": summary.rows_valid,
-                "invalid": summary.rows_invalid,
-            },
-            "sequence": parsed.sequence,
-            "file_date": file_date.isoformat(),
-        }
-        metadata_path = folder / f"{digest}.json"
-        write_text_once(metadata_path, json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+            self.landing.copy(parquet_tmp, parquet)
+        rows = ManifestRows(
+            total=summary.rows_total, valid=summary.rows_valid, invalid=summary.rows_invalid
+        )
+        raw, metadata = self._land(request, content, landed, base, common, rows, warnings=0)
         return ProcessedFile(
             outcome="landed",
             reason=(
@@ -326,7 +379,7 @@ class FileActivities:
             ),
             landing_path=str(raw),
             parquet_path=str(parquet) if parquet.exists() else None,
-            metadata_path=str(metadata_path),
+            metadata_path=str(metadata),
             **base,
             **common,
         )
@@ -348,7 +401,7 @@ class FileActivities:
                 else:
                     if self._exists(session, target):
                         # Never overwrite an earlier file of the same name.
-                        suffix = (decision.sha256 or hashlib.sha256(name.encode()).hexdigest())[:12]
+                        suffix = (decision.sha256 or digest_bytes(name.encode()))[:12]
                         target = f"{target}.{suffix}"
                     if session.exists_listed(inbox, name):
                         session.rename_listed(inbox, name, target)
@@ -361,24 +414,57 @@ class FileActivities:
             raise _application_error(exc) from None
         if request.staged_path:
             staged = Path(request.staged_path)
-            for leftover in (staged, staged.with_suffix(".plain"), staged.with_suffix(".parquet")):
+            discard_plaintext(staged.with_suffix(".plain"))
+            for leftover in (staged, staged.with_suffix(".parquet")):
                 leftover.unlink(missing_ok=True)
         return Finished(moved_to=target, report_uploaded=uploaded)
+
+    def _land(
+        self,
+        request: ProcessRequest,
+        content: Path,
+        landed: _Landed,
+        base: dict[str, Any],
+        common: dict[str, Any],
+        rows: ManifestRows,
+        warnings: int,
+    ) -> tuple[Path, Path]:
+        """Land the raw file and write its manifest (the only place a manifest is written)."""
+        feed, raw = request.feed, landed.raw
+        self.landing.copy(content, raw)
+        manifest = FileManifest(
+            source=f"sftp://{feed.sftp.host}:{feed.sftp.port}/{feed.sftp.inbox}/"
+            f"{request.file.name}",
+            partner_id=feed.partner_id,
+            feed=feed.feed,
+            received_at=request.received_at.isoformat(),
+            checksum=ManifestChecksum(sha256=landed.digest),
+            received_sha256=(
+                landed.received_digest if landed.received_digest != landed.digest else None
+            ),
+            size_bytes=request.fetched.size,
+            pgp_fingerprint=common["pgp_fingerprint"],
+            file_contract=base["file_contract"],
+            schema_version=base["schema_version"],
+            rows=rows,
+            warnings=warnings,
+            sequence=common["sequence"],
+            file_date=common["file_date"],
+        )
+        metadata = landed.metadata
+        self.landing.write_manifest(metadata, manifest)
+        return raw, metadata
 
     def _land_checked(
         self,
         request: ProcessRequest,
         content: Path,
-        folder: Path,
-        ext: str,
+        landed: _Landed,
         base: dict[str, Any],
-        sequence: int | None,
-        file_date: date,
-        pgp_fingerprint: str | None,
+        common: dict[str, Any],
     ) -> ProcessedFile:
         """Built-in contracts (NACHA, PSP report parts, bank statements) are checked by the
         domain's own reader, and every problem goes in the report with its record and field."""
-        digest = request.fetched.sha256
         check = check_built_in(request.feed, content)
         report_path = None
         if check.problems or check.unreadable:
@@ -389,67 +475,53 @@ class FileActivities:
                 writer.writerow(["", "", "unreadable", "", check.unreadable])
             for p in check.problems:
                 writer.writerow([p.record, p.field, p.code, "", f"{p.severity}: {p.message}"])
-            report = folder / f"{digest}.errors.csv"
-            write_text_once(report, out.getvalue())
+            report = landed.error_csv
+            self.landing.write_text(report, out.getvalue())
             report_path = str(report)
         errors = check.errors
         rows = check.rows
-        common: dict[str, Any] = {
+        common = common | {
             "report_path": report_path,
             "rows_total": rows,
             "rows_valid": rows if not errors and not check.unreadable else 0,
             "rows_invalid": len(errors),
-            "sequence": sequence,
-            "file_date": file_date.isoformat(),
-            "pgp_fingerprint": pgp_fingerprint,
         }
         if check.unreadable or errors:
-            copy_once(content, folder / "_quarantine" / f"{digest}.{ext}")
+            landed.keep_refused()
             reason = check.unreadable or (
                 f"{len(errors)} {check.kind} error(s), first: {errors[0].message}"
             )
             return ProcessedFile(outcome="quarantined", reason=reason, **base, **common)
-        raw = folder / f"{digest}.{ext}"
-        copy_once(content, raw)
-        metadata = {
-            "source": f"sftp://{request.feed.sftp.host}:{request.feed.sftp.port}/"
-            f"{request.feed.sftp.inbox}/{request.file.name}",
-            "partner_id": request.feed.partner_id,
-            "feed": request.feed.feed,
-            "received_at": request.received_at.isoformat(),
-            "checksum": {"sha256": digest},
-            "size_bytes": request.fetched.size,
-            "pgp_fingerprint": pgp_fingerprint,
-            "file_contract": base["file_contract"],
-            "schema_version": 1,
-            "rows": {"total": rows, "valid": rows, "invalid": 0},
-            "warnings": len(check.problems),
-        }
-        metadata_path = folder / f"{digest}.json"
-        write_text_once(metadata_path, json.dumps(metadata, indent=2, sort_keys=True) + "\n")
         warnings = len(check.problems)
+        raw, metadata = self._land(
+            request,
+            content,
+            landed,
+            base,
+            common,
+            ManifestRows(total=rows, valid=rows, invalid=0),
+            warnings=warnings,
+        )
         return ProcessedFile(
             outcome="landed",
             reason=f"{warnings} {check.kind} warning(s)" if warnings else "",
             landing_path=str(raw),
-            metadata_path=str(metadata_path),
+            metadata_path=str(metadata),
             **base,
             **common,
         )
 
     # --- helpers -----------------------------------------------------------------------------
 
-    def _landing_folder(self, partner: str, entity: str, day: date) -> Path:
-        return self.settings.landing_zone_dir / partner / entity / day.isoformat()
+    @property
+    def landing(self) -> LandingZone:
+        return LandingZone(self.settings.landing_zone_dir)
 
     def _keyring(self) -> Keyring:
-        home = self.settings.gnupg_home
-        if home is None:
-            raise ApplicationError(
-                "missing setting INTEGRATIONS_GNUPG_HOME", type="Settings", non_retryable=True
-            )
-        passphrase = self.settings.gnupg_passphrase
-        return Keyring(home, passphrase=passphrase.get_secret_value() if passphrase else None)
+        try:
+            return keyring_from_settings(self.settings)
+        except SettingsError as exc:
+            raise ApplicationError(str(exc), type="Settings", non_retryable=True) from None
 
     @staticmethod
     def _exists(session: SftpSession, path: str) -> bool:
@@ -463,9 +535,10 @@ class FileActivities:
         if decision.report_path and Path(decision.report_path).exists():
             return Path(decision.report_path)
         # Refused before validation (name, size, duplicate of a rejected file): a one-line report.
-        folder = self.settings.landing_zone_dir / ".staging" / feed.partner_id / feed.feed
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{safe_name(decision.remote_name)}.errors.csv"
+        path = self.landing.staging(
+            feed.partner_id, feed.feed, f"{safe_name(decision.remote_name)}.errors.csv"
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
         writer.writerows([REPORT_COLUMNS, ["", "", "file_refused", "", decision.reason]])
@@ -479,7 +552,7 @@ class FileActivities:
         """Upload once: a file of that name and size already in the outbox is ours from an
         earlier attempt (names are unique per business key), so it is not sent again."""
         local = Path(request.local_path)
-        if sha256_of(local) != request.sha256:
+        if file_digest(local) != request.sha256:
             raise ApplicationError(
                 f"{local.name} changed since it was prepared",
                 type="OutboundChanged",

@@ -9,16 +9,12 @@ are validated in a staging folder of their own and never land as production data
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import asyncpg
-import gnupg
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
@@ -52,8 +48,9 @@ from intake.file_contract import load_contract_text
 from intake.naming import check_safe_name, read_chunks, verify_crc32
 from intake.validation import compile_validator
 from integrations import partners
-from integrations.pgp import Keyring, PgpError
-from integrations.settings import Settings
+from integrations.landing_zone import LandingZone, digest_bytes, file_digest
+from integrations.pgp import Keyring, PgpError, discard_plaintext, keyring_from_settings
+from integrations.settings import Settings, SettingsError
 from integrations.sftp import (
     AuthenticationRefused,
     HostKeyMismatch,
@@ -74,14 +71,6 @@ TEST_SUBFOLDER = "test"
 def _safe(name: str) -> str:
     cleaned = "".join(c if c.isalnum() or c in "._-" else "_" for c in name).lstrip("._-")
     return (cleaned or "file")[:150]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for chunk in read_chunks(stream, CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _permanent(message: str, kind: str) -> ApplicationError:
@@ -229,12 +218,10 @@ class OnboardingFiles:
         probed = self._probe(request.feed)
         pgp_fpr = None
         if request.pgp is not None:
-            home = self.settings.gnupg_home
-            if home is None:
-                raise _permanent("missing setting INTEGRATIONS_GNUPG_HOME", "Settings")
+            keyring = self._keyring()
             # Look before importing: a key that is not the declared one must never reach the
             # keyring intake verifies signatures with.
-            scanned = scan_public_keys(home, request.pgp.public_key)
+            scanned = keyring.scan_public_keys(request.pgp.public_key)
             if scanned != [request.pgp.fingerprint]:
                 found = ", ".join(scanned) or "no public key"
                 raise _permanent(
@@ -243,7 +230,7 @@ class OnboardingFiles:
                     "PgpKey",
                 )
             try:
-                imported = Keyring(home).import_public_key(request.pgp.public_key)
+                imported = keyring.import_public_key(request.pgp.public_key)
             except PgpError as exc:
                 raise _permanent(f"PGP key: {exc}", "PgpKey") from None
             pgp_fpr = imported
@@ -278,10 +265,15 @@ class OnboardingFiles:
         return KeyProbed(authenticated=True)
 
     def _staging(self, partner_id: str, feed: str) -> Path:
-        # Beside, not inside, the landing zone's partner folders: nothing here is production data.
-        folder = self.settings.landing_zone_dir / ".onboarding" / partner_id / feed
+        folder = LandingZone(self.settings.landing_zone_dir).onboarding(partner_id, feed)
         folder.mkdir(parents=True, exist_ok=True)
         return folder
+
+    def _keyring(self) -> Keyring:
+        try:
+            return keyring_from_settings(self.settings)
+        except SettingsError as exc:
+            raise _permanent(str(exc), "Settings") from None
 
     @activity.defn(name="onboarding.check_test_file")
     def check_test_file(self, request: TestCheckRequest) -> TestCheck:
@@ -296,7 +288,7 @@ class OnboardingFiles:
         feed = request.feed
         folder = self._staging(feed.partner_id, feed.feed)
         look = f"{feed.feed}|{request.attempt}|{request.at.isoformat()}"
-        kept = folder / f"look-{hashlib.sha256(look.encode()).hexdigest()[:24]}.json"
+        kept = folder / f"look-{digest_bytes(look.encode())[:24]}.json"
         if kept.exists():  # an earlier attempt of this very activity got this far
             check = TestCheck.model_validate_json(kept.read_text(encoding="utf-8"))
             if check.attempt is not None:
@@ -308,7 +300,11 @@ class OnboardingFiles:
             return check
         try:
             with self._connect(feed) as session:
-                files = session.list_stable(request.test_folder, settle_seconds=feed.settle_seconds)
+                files = session.list_stable(
+                    request.test_folder,
+                    settle_seconds=feed.settle_seconds,
+                    temporary_suffixes=feed.naming.temporary_suffixes,
+                )
                 pending = [
                     f for f in files if f"{f.name}:{f.size}:{f.mtime}" not in request.answered
                 ]
@@ -316,7 +312,7 @@ class OnboardingFiles:
                     return TestCheck(reachable=True, detail="no new test file")
                 remote = pending[0]
                 signature = f"{remote.name}:{remote.size}:{remote.mtime}"
-                stem = hashlib.sha256(signature.encode()).hexdigest()[:24]
+                stem = digest_bytes(signature.encode())[:24]
                 staged = folder / f"{stem}.part"
                 staged.unlink(missing_ok=True)
                 session.download(remote.path, staged, resume=False, expected=remote)
@@ -329,7 +325,8 @@ class OnboardingFiles:
                 request, remote.name, staged
             )
         finally:
-            for leftover in (staged, staged.with_suffix(".plain"), staged.with_suffix(".pq")):
+            discard_plaintext(staged.with_suffix(".plain"))
+            for leftover in (staged, staged.with_suffix(".pq")):
                 leftover.unlink(missing_ok=True)
         if passed:
             body = {
@@ -365,7 +362,7 @@ class OnboardingFiles:
         answer = DeliverAnswer(
             local_path=str(answer_path),
             remote_name=remote_name,
-            sha256=_sha256(answer_path),
+            sha256=file_digest(answer_path),
             size=answer_path.stat().st_size,
         )
         try:
@@ -430,15 +427,9 @@ class OnboardingFiles:
             return refused(str(exc))
         content = staged
         if feed.pgp is not None:
-            home = self.settings.gnupg_home
-            if home is None:
-                raise _permanent("missing setting INTEGRATIONS_GNUPG_HOME", "Settings")
-            passphrase = self.settings.gnupg_passphrase
             content = staged.with_suffix(".plain")
             try:
-                Keyring(
-                    home, passphrase=passphrase.get_secret_value() if passphrase else None
-                ).decrypt_and_verify(staged, content, feed.pgp.signer_fingerprint)
+                self._keyring().decrypt_and_verify(staged, content, feed.pgp.signer_fingerprint)
             except PgpError as exc:
                 if exc.retryable:
                     raise
@@ -493,19 +484,9 @@ def _free_name(session: SftpSession, folder: str, name: str, signature: str) -> 
         session.stat(target)
     except RemoteFileNotFound:
         return target
-    return f"{target}.{hashlib.sha256(signature.encode()).hexdigest()[:12]}"
-
-
-def scan_public_keys(home: Path, armored: str) -> list[str]:
-    """Primary fingerprints of the keys in an armored block, without importing them
-    (``gpg --show-keys``). Candidate for ``integrations.pgp.Keyring``."""
-    if "PRIVATE KEY BLOCK" in armored:
-        return []
-    scanned: Any = gnupg.GPG(gnupghome=str(home)).scan_keys_mem(armored)
-    primaries = {str(k.get("fingerprint", "")).upper() for k in scanned if k.get("type") == "pub"}
-    return sorted(primaries)
+    return f"{target}.{digest_bytes(signature.encode())[:12]}"
 
 
 def clear_staging(settings: Settings, partner_id: str) -> None:
     """Remove a partner's onboarding staging folder (test files and answers)."""
-    shutil.rmtree(settings.landing_zone_dir / ".onboarding" / partner_id, ignore_errors=True)
+    LandingZone(settings.landing_zone_dir).clear_onboarding(partner_id)

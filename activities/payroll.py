@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import csv
-import hashlib
 import io
 import json
 import math
@@ -55,15 +54,20 @@ from contracts.payroll import (
 from integrations.ach import import_originations
 from integrations.codec import KeyRing
 from integrations.column_crypto import lookup_hash, seal, unseal
-from integrations.landing_zone import publish_once, write_bytes_once, write_text_once
+from integrations.landing_zone import (
+    LandedFileChanged,
+    LandedFileMissing,
+    LandingZone,
+    file_digest,
+)
 from integrations.payroll_provider import (
     CircuitBreaker,
     ProviderClient,
     ProviderRejected,
     ProviderUnavailable,
 )
-from integrations.pgp import Keyring, PgpError
-from integrations.settings import Settings
+from integrations.pgp import PgpError, keyring_from_settings
+from integrations.settings import Settings, SettingsError
 from payroll.amounts import Pay, expected_run, totals
 from payroll.direct_deposit import Deposit, Originator, deposit_file
 from payroll.enrolment import Election, deductions_by_employee, elections, with_benefits
@@ -83,60 +87,46 @@ from payroll.roster import (
 MAX_LISTED = 50  # errors and exceptions listed in history; the full list is in a file
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _ref(path: Path) -> FileRef:
-    return FileRef(path=str(path), sha256=sha256_of(path))
+    return FileRef(path=str(path), sha256=file_digest(path))
 
 
-def _read_landed(ref: FileRef) -> str:
-    return _landed_bytes(ref).decode("utf-8-sig")
+def _read_landed(landing: LandingZone, ref: FileRef) -> str:
+    return _landed_bytes(landing, ref).decode("utf-8-sig")
 
 
-def _landed_bytes(ref: FileRef) -> bytes:
-    path = Path(ref.path)
+def _landed_bytes(landing: LandingZone, ref: FileRef) -> bytes:
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ApplicationError(
-            f"landed file {path.name} is missing", type="InputMissing", non_retryable=True
-        ) from None
-    if hashlib.sha256(data).hexdigest() != ref.sha256:
-        raise ApplicationError(
-            f"landed file {path.name} does not match its digest",
-            type="InputChanged",
-            non_retryable=True,
-        )
-    return data
+        return landing.read_verified(Path(ref.path), ref.sha256)
+    except LandedFileMissing as exc:
+        raise ApplicationError(str(exc), type="InputMissing", non_retryable=True) from None
+    except LandedFileChanged as exc:
+        raise ApplicationError(str(exc), type="InputChanged", non_retryable=True) from None
 
 
 def _file_error(kind: FileKind, rule: str, message: str) -> InputError:
     return InputError(file=kind, row=0, column=None, rule=rule, value=None, message=message)
 
 
-def _landed_source(ref: FileRef, kind: FileKind) -> tuple[Source, list[InputError]]:
+def _landed_source(
+    landing: LandingZone, ref: FileRef, kind: FileKind
+) -> tuple[Source, list[InputError]]:
     """What a roster or inputs reference holds: the rows of a Parquet file (named directly, or
     the one intake wrote beside a raw file it landed under a file contract, as its metadata
     ``<stem>.json`` says) or else CSV text. One reader for CSV and fixed-width feeds alike:
     intake has already parsed the layout and checked the contract's types."""
-    data, path = _landed_bytes(ref), Path(ref.path)
+    data, path = _landed_bytes(landing, ref), Path(ref.path)
     parquet = path
     if path.suffix != ".parquet":
-        meta = _intake_metadata(path)
-        if meta is None or not meta.get("file_contract"):
+        meta = landing.read_manifest(path)
+        if meta is None or not meta.file_contract:
             return data.decode("utf-8-sig"), []
-        parquet = path.with_suffix(".parquet")
+        parquet = landing.parquet_of(path)
         if not parquet.exists():
-            contract = f"{meta['file_contract']}.v{meta.get('schema_version', 1)}"
+            contract = f"{meta.file_contract}.v{meta.schema_version}"
             return [], [_file_error(kind, "no_rows", f"intake landed no rows under {contract}")]
-    meta = _intake_metadata(parquet)
-    dropped = int((meta or {}).get("rows", {}).get("invalid", 0))
+    meta = landing.read_manifest(parquet)
+    dropped = meta.rows.invalid if meta is not None else 0
     if dropped:
         # A partial roster would leave people unpaid: the run needs every row the HRIS sent.
         return [], [
@@ -155,23 +145,15 @@ def _landed_source(ref: FileRef, kind: FileKind) -> tuple[Source, list[InputErro
     return table.to_pylist(), []
 
 
-def _intake_metadata(path: Path) -> dict[str, Any] | None:
-    meta = path.with_suffix(".json")
-    try:
-        loaded = json.loads(meta.read_text())
-    except (OSError, ValueError):
-        return None
-    return loaded if isinstance(loaded, dict) else None
-
-
 def _enrolment_documents(
+    landing: LandingZone,
     enrolment: Enrolment,
 ) -> tuple[list[dict[str, Any]], list[InputError]]:
     documents: list[dict[str, Any]] = []
     errors: list[InputError] = []
     for ref in enrolment.files:
         try:
-            loaded = json.loads(_landed_bytes(ref))
+            loaded = json.loads(_landed_bytes(landing, ref))
             documents.extend(loaded["documents"])
         except (ValueError, KeyError, TypeError):
             errors.append(
@@ -190,8 +172,9 @@ def _jsonl(pays: Iterable[Pay]) -> str:
     return "".join(p.model_dump_json() + "\n" for p in pays)
 
 
-def _read_pays(ref: FileRef) -> list[Pay]:
-    return [Pay.model_validate_json(line) for line in _read_landed(ref).splitlines() if line]
+def _read_pays(landing: LandingZone, ref: FileRef) -> list[Pay]:
+    lines = _read_landed(landing, ref).splitlines()
+    return [Pay.model_validate_json(line) for line in lines if line]
 
 
 def _error_report(errors: list[InputError]) -> str:
@@ -214,16 +197,16 @@ class _Parsed:
 _FILE_ORDER: dict[str, int] = {"roster": 0, "inputs": 1, "enrolment": 2}
 
 
-def _parse(start: PayrollStart) -> _Parsed:
-    roster_source, errors = _landed_source(start.roster, "roster")
-    inputs_source, input_file_errors = _landed_source(start.inputs, "inputs")
+def _parse(landing: LandingZone, start: PayrollStart) -> _Parsed:
+    roster_source, errors = _landed_source(landing, start.roster, "roster")
+    inputs_source, input_file_errors = _landed_source(landing, start.inputs, "inputs")
     roster, roster_errors = parse_roster(roster_source)
     inputs, input_errors = parse_inputs(inputs_source)
     errors += input_file_errors + roster_errors + input_errors + check_integrity(roster, inputs)
     employees, items = [e for _, e in roster], [i for _, i in inputs]
     chosen: list[Election] = []
     if start.enrolment is not None:
-        documents, enrolment_errors = _enrolment_documents(start.enrolment)
+        documents, enrolment_errors = _enrolment_documents(landing, start.enrolment)
         errors += enrolment_errors
         if not enrolment_errors:
             chosen, enrolment_errors = elections(
@@ -304,8 +287,12 @@ class PayrollActivities:
             )
         return self.provider
 
+    @property
+    def landing(self) -> LandingZone:
+        return LandingZone(self.settings.landing_zone_dir)
+
     def _folder(self, workflow_id: str) -> Path:
-        folder = self.settings.landing_zone_dir / "payroll" / workflow_id
+        folder = self.landing.run_folder(workflow_id)
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
@@ -330,10 +317,10 @@ class PayrollActivities:
                     type="NoOriginalRun",
                     non_retryable=True,
                 )
-        parsed = await asyncio.to_thread(_parse, start)
+        parsed = await asyncio.to_thread(_parse, self.landing, start)
         if parsed.errors:
             report = folder / "input-errors.csv"
-            write_text_once(report, _error_report(parsed.errors))
+            self.landing.write_text(report, _error_report(parsed.errors))
             return Prepared(
                 employees=len(parsed.employees),
                 batches=0,
@@ -350,10 +337,12 @@ class PayrollActivities:
             )
             await conn.copy_records_to_table("payroll_employees", records=rows, columns=_COLUMNS)
         expected = folder / "expected.jsonl"
-        write_text_once(expected, _jsonl(pays))
+        self.landing.write_text(expected, _jsonl(pays))
         if start.enrolment is not None:
             # What the 834 added to each employee's deductions (no PII: ids and plan codes).
-            write_text_once(folder / "benefit-elections.csv", _elections_csv(parsed.elections))
+            self.landing.write_text(
+                folder / "benefit-elections.csv", _elections_csv(parsed.elections)
+            )
         return Prepared(
             employees=len(pays),
             batches=math.ceil(len(pays) / start.batch_size),
@@ -488,9 +477,9 @@ class PayrollActivities:
             raise _application_error(exc) from None
         folder = self._folder(request.workflow_id)
         report = folder / "provider-report.jsonl"
-        write_text_once(report, _jsonl(reported))
-        expected = _read_pays(request.expected_ref)
-        result = reconcile(expected, _read_pays(_ref(report)))
+        self.landing.write_text(report, _jsonl(reported))
+        expected = _read_pays(self.landing, request.expected_ref)
+        result = reconcile(expected, _read_pays(self.landing, _ref(report)))
         exceptions_ref = None
         if result.exceptions:
             out = io.StringIO()
@@ -507,7 +496,7 @@ class PayrollActivities:
                     ]
                 )
             path = folder / "exceptions.csv"
-            write_text_once(path, out.getvalue())
+            self.landing.write_text(path, out.getvalue())
             exceptions_ref = _ref(path)
         return Reconciled(
             expected=result.expected,
@@ -537,7 +526,7 @@ class PayrollActivities:
                 non_retryable=True,
             )
         signer = self.settings.require("payroll_pgp_signer")
-        report = {p.employee_id: p for p in _read_pays(request.report_ref)}
+        report = {p.employee_id: p for p in _read_pays(self.landing, request.report_ref)}
         rows = await self.pool.fetch(
             """SELECT employee_id, name_sealed, routing_number, account_sealed, account_type
                  FROM payroll_employees WHERE run_id = $1 ORDER BY seq""",
@@ -584,9 +573,8 @@ class PayrollActivities:
                 non_retryable=True,
             )
         name = f"PAYROLL-{start.run_key}.ach"
-        folder = self.settings.landing_zone_dir / "outbound" / bank.partner_id
-        plain = folder / name
-        write_bytes_once(plain, nacha.write(ach))
+        plain = self.landing.outbound(bank.partner_id, name)
+        self.landing.write_bytes(plain, nacha.write(ach))
         await import_originations(
             self.pool,
             self.ring,
@@ -596,20 +584,16 @@ class PayrollActivities:
             bank_feed=bank.feed,
             source=request.workflow_id,
         )
-        encrypted = folder / f"{name}.pgp"
-        keyring = Keyring(
-            self.settings.gnupg_home or Path(".dev/gnupg"),
-            passphrase=(
-                self.settings.gnupg_passphrase.get_secret_value()
-                if self.settings.gnupg_passphrase
-                else None
-            ),
-        )
+        encrypted = self.landing.outbound(bank.partner_id, f"{name}.pgp")
+        try:
+            keyring = keyring_from_settings(self.settings)
+        except SettingsError as exc:
+            raise ApplicationError(str(exc), type="Settings", non_retryable=True) from None
         recipient = feed.pgp.signer_fingerprint
 
         def encrypt() -> None:
             # gpg output differs on every run: the first encryption wins, retries reuse it.
-            publish_once(
+            self.landing.publish(
                 encrypted,
                 lambda tmp: keyring.encrypt_and_sign(plain, tmp, recipient, signer),
                 read_only=True,
@@ -624,7 +608,7 @@ class PayrollActivities:
                 type=exc.error_type,
                 non_retryable=not exc.retryable,
             ) from None
-        digest, plain_digest = sha256_of(encrypted), sha256_of(plain)
+        digest, plain_digest = file_digest(encrypted), file_digest(plain)
         total = sum(d.net_cents for d in deposits if d.net_cents > 0)
         await self.pool.execute(
             "UPDATE payroll_runs SET nacha_file = $2, nacha_sha256 = $3, updated_at = now() "
@@ -699,12 +683,12 @@ class PayrollActivities:
     @activity.defn(name="payroll.gl_export")
     async def gl_export(self, request: GlRequest) -> GlExport:
         """The run's journal entry as CSV for the ERP, written once; debits equal credits."""
-        figures = totals(_read_pays(request.report_ref))
+        figures = totals(_read_pays(self.landing, request.report_ref))
         lines = journal(figures, reversal=request.start.kind == "reversal")
         if not is_balanced(lines):  # journal() always balances; never post one that does not
             raise ApplicationError("GL journal does not balance", type="GlUnbalanced")
         path = self._folder(request.workflow_id) / "gl-journal.csv"
-        write_text_once(
+        self.landing.write_text(
             path,
             journal_csv(lines, journal_id=request.workflow_id, posting_date=request.posting_date),
         )

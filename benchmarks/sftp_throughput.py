@@ -36,6 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import integrations.sftp as sftp_module
+from integrations.landing_zone import file_digest
 from integrations.localstack.sshd import LocalSshd
 from integrations.sftp import SftpEndpoint, connect, load_private_key
 
@@ -49,14 +50,6 @@ def _make_file(path: Path, size_mib: int) -> str:
             block = os.urandom(MiB)
             digest.update(block)
             out.write(block)
-    return digest.hexdigest()
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as src:
-        while block := src.read(8 * MiB):
-            digest.update(block)
     return digest.hexdigest()
 
 
@@ -184,11 +177,11 @@ def main(argv: list[str] | None = None) -> int:
                 for label, action in actions.items():
                     rates[label].append(size / MiB / _timed(action))
                     shown.append(f"{label} {rates[label][-1]:6.1f}")
-                    if label != "integrations.sftp" and _sha256(cli_target) != expected:
+                    if label != "integrations.sftp" and file_digest(cli_target) != expected:
                         print(f"{label}: downloaded file differs", file=sys.stderr)
                         return 1
                 print(f"round {round_no}: " + "   ".join(shown) + "  MiB/s", flush=True)
-            if _sha256(ours_target) != expected:
+            if file_digest(ours_target) != expected:
                 print("integrations.sftp: downloaded file differs from the source", file=sys.stderr)
                 return 1
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import hashlib
 import json
 import os
 import pwd
@@ -68,6 +67,7 @@ from integrations.demo_data import (
 )
 from integrations.feeds import register_feed
 from integrations.inbox_relay import workflow_id as payout_workflow_id
+from integrations.landing_zone import LandingZone, digest_bytes
 from integrations.localstack.gpg import GpgHome
 from integrations.localstack.ports import port_open, wait_for_port
 from integrations.localstack.postgres import LocalPostgres
@@ -894,7 +894,7 @@ class DomainDemo:
         bank = self.bank_feed()
         await self.register(pool, client, settings, bank)
         company = f"acme-{self.tag}"
-        landing = settings.landing_zone_dir / "hris" / company
+        landing = LandingZone(settings.landing_zone_dir).handed_over("hris", company)
         today = date.today()
         start = PayrollStart(
             company_id=company,
@@ -1050,7 +1050,7 @@ PAYROLL_STOPS = frozenset(
 
 def land(folder: Path, name: str, data: bytes) -> FileRef:
     """A file as intake lands it: write-once, named by its digest."""
-    digest = hashlib.sha256(data).hexdigest()
+    digest = digest_bytes(data)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{digest}-{name}"
     if not path.exists():

@@ -8,14 +8,21 @@ was unsigned or signed by an unknown key, so a file passes only when all of thes
 gpg decrypted it (``DECRYPTION_OKAY``, which includes the integrity check), every signature on it
 is good (``valid``, no problem reported), and one of them was made by the pinned key: its primary
 fingerprint, or a subkey whose primary (``VALIDSIG``'s last field) is the pinned one.
-The plaintext is written under a temporary name and only renamed to ``dst`` after that, so a
-refused file never leaves plaintext behind.
+
+gpg writes the plaintext *before* it can tell who signed it, so a hostile message (a few hundred
+bytes from any key, compressed) could fill the volume before it is refused. The output is
+capped with ``--max-output`` (``Keyring(max_output=...)``, from the setting
+``INTEGRATIONS_MAX_DECOMPRESSED_BYTES``) and written into a private folder (0700, file 0600)
+beside ``dst``; only a verified file is renamed to ``dst``, and the folder is removed on every
+path, so a refused, oversized or interrupted decrypt leaves no plaintext behind.
+
+Production code gets its keyring from :func:`keyring_from_settings` only.
 
 Errors::
 
     PgpError                    base; .retryable, .error_type
     ├── PgpVerificationError    permanent: unsigned, wrong signer, bad signature, tampered,
-    │                           not encrypted, not for our key
+    │                           not encrypted, not for our key, plaintext over the limit
     ├── PgpKeyError             permanent: a key that can't be imported or used
     └── PgpToolError            retryable: gpg itself failed to run (agent, disk)
 """
@@ -24,11 +31,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gnupg
+
+from integrations.settings import Settings, SettingsError
 
 
 class PgpError(Exception):
@@ -77,15 +87,22 @@ class Keyring:
     """A GnuPG home holding our secret key(s) and partners' public keys.
 
     ``passphrase`` unlocks our secret key when it has one (from a mounted secret; never logged).
+    ``max_output`` caps the plaintext bytes a decrypt may write (None: no cap, tests only).
     """
 
     def __init__(
-        self, gnupghome: Path, *, passphrase: str | None = None, gpgbinary: str = "gpg"
+        self,
+        gnupghome: Path,
+        *,
+        passphrase: str | None = None,
+        gpgbinary: str = "gpg",
+        max_output: int | None = None,
     ) -> None:
         self.gnupghome = Path(gnupghome)
         if not self.gnupghome.exists():
             self.gnupghome.mkdir(mode=0o700, parents=True)
         self._passphrase = passphrase
+        self.max_output = max_output
         self._gpg: Any = gnupg.GPG(gnupghome=str(self.gnupghome), gpgbinary=gpgbinary)
         self._gpg.encoding = "utf-8"
 
@@ -102,6 +119,16 @@ class Keyring:
             raise PgpKeyError(f"expected exactly one public key, found {len(fingerprints)}")
         return fingerprints[0]
 
+    def scan_public_keys(self, armored: str) -> list[str]:
+        """Primary fingerprints of the keys in an armored block, without importing them
+        (``gpg --show-keys``): look before a key may reach the keyring."""
+        if "PRIVATE KEY BLOCK" in armored:
+            return []
+        scanned: Any = self._gpg.scan_keys_mem(armored)
+        return sorted(
+            {str(k.get("fingerprint", "")).upper() for k in scanned if k.get("type") == "pub"}
+        )
+
     def export_public_key(self, fingerprint: str) -> str:
         fpr = normalize_fingerprint(fingerprint)
         armored = str(self._gpg.export_keys(fpr))
@@ -112,18 +139,31 @@ class Keyring:
     def decrypt_and_verify(
         self, src_path: Path, dst_path: Path, pinned_fingerprint: str
     ) -> VerifiedFile:
-        """Decrypt ``src_path`` to ``dst_path`` if it is signed by the pinned key, else refuse."""
+        """Decrypt ``src_path`` to ``dst_path`` (mode 0600) if it is signed by the pinned key and
+        its plaintext fits ``max_output``, else refuse and leave no plaintext."""
         pinned = normalize_fingerprint(pinned_fingerprint)
-        tmp = dst_path.with_name(f".{dst_path.name}.decrypting")
-        tmp.unlink(missing_ok=True)
+        # One private folder per target: a crashed earlier attempt's partial output is in it
+        # and goes first.
+        private = decrypt_workspace(dst_path)
+        shutil.rmtree(private, ignore_errors=True)
+        private.mkdir(mode=0o700, parents=True)
+        tmp = private / "plain"
+        extra = None if self.max_output is None else ["--max-output", str(self.max_output)]
         try:
             try:
                 result: Any = self._gpg.decrypt_file(
-                    str(src_path), passphrase=self._passphrase, output=str(tmp)
+                    str(src_path), passphrase=self._passphrase, output=str(tmp), extra_args=extra
                 )
             except OSError as exc:
                 raise PgpToolError(f"gpg could not run: {exc.strerror or exc}") from exc
+            written = tmp.stat().st_size if tmp.exists() else 0
+            if self.max_output is not None and written >= self.max_output:
+                # gpg stops at the cap and may report nothing useful: the size says it.
+                raise PgpVerificationError(
+                    f"the decrypted file exceeds the limit of {self.max_output:,} bytes"
+                )
             verified = _check(result, pinned)
+            tmp.chmod(0o600)
             os.replace(tmp, dst_path)
             return VerifiedFile(
                 path=dst_path,
@@ -132,8 +172,7 @@ class Keyring:
                 signed_at=verified[1],
             )
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+            shutil.rmtree(private, ignore_errors=True)
 
     def encrypt_and_sign(
         self,
@@ -187,6 +226,32 @@ class Keyring:
             fingerprint in {str(k.get("fingerprint", "")).upper(), *k.get("subkey_info", {})}
             for k in listed
         )
+
+
+def decrypt_workspace(dst_path: Path) -> Path:
+    """The private folder a decrypt to ``dst_path`` writes in (gone when it returns; a killed
+    worker may leave it, which the next decrypt or the staging cleanup removes)."""
+    return dst_path.with_name(f".{dst_path.name}.decrypting")
+
+
+def discard_plaintext(dst_path: Path) -> None:
+    """Remove a decrypt's output and whatever a killed one left."""
+    dst_path.unlink(missing_ok=True)
+    shutil.rmtree(decrypt_workspace(dst_path), ignore_errors=True)
+
+
+def keyring_from_settings(settings: Settings) -> Keyring:
+    """The service's keyring: ``INTEGRATIONS_GNUPG_HOME`` (required, no fallback), its
+    passphrase, and the plaintext cap. Missing configuration is one :class:`SettingsError`."""
+    home = settings.gnupg_home
+    if home is None:
+        raise SettingsError("missing setting INTEGRATIONS_GNUPG_HOME")
+    passphrase = settings.gnupg_passphrase
+    return Keyring(
+        home,
+        passphrase=passphrase.get_secret_value() if passphrase else None,
+        max_output=settings.max_decompressed_bytes,
+    )
 
 
 def _check(result: Any, pinned: str) -> tuple[str, int]:

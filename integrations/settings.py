@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     sftp_keys_dir: Path | None = None  # our SSH private keys, one file per feed (secrets)
     gnupg_home: Path | None = None  # holds our PGP secret key and partners' public keys
     gnupg_passphrase: SecretStr | None = None
+    # Hostile input: the most bytes a compressed or encrypted file may expand to (gpg's
+    # plaintext output; gzip members together). A file over it is refused, never retried.
+    max_decompressed_bytes: int = Field(default=1 << 30, ge=1024)
     # HMAC key for lookups over sealed PII (is this account blocked?); base64 of >= 32 bytes.
     pii_lookup_key: SecretStr | None = None
 

@@ -63,7 +63,7 @@ import time
 import uuid
 from base64 import b64decode, b64encode
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from hashlib import sha256
 from pathlib import Path
@@ -74,7 +74,10 @@ import paramiko
 from paramiko.buffered_pipe import BufferedPipe, PipeTimeout
 from paramiko.common import cMSG_CHANNEL_WINDOW_ADJUST
 
-TEMPORARY_SUFFIXES: tuple[str, ...] = (".part", ".tmp", ".filepart")
+# One temporary-name rule (a feed's naming contract configures its suffixes); re-exported.
+from intake.naming import DEFAULT_TEMPORARY_SUFFIXES
+from intake.naming import is_temporary_name as is_temporary_name
+
 READ_REQUEST_SIZE = 255 * 1024  # per SFTP read: OpenSSH's sftp-server cap (smaller: adapts)
 READ_WINDOW = 64  # reads in flight at once (~16 MiB): keeps the server busy, bounds memory
 READ_REFILL = 8  # send new reads once this many slots are free, in one channel packet
@@ -221,11 +224,6 @@ def _fingerprint_of_blob(blob: bytes) -> str:
     return "SHA256:" + b64encode(sha256(blob).digest()).decode().rstrip("=")
 
 
-def is_temporary_name(name: str) -> bool:
-    """Names a sender uses while still writing: dot-files and ``.part``/``.tmp`` suffixes."""
-    return name.startswith(".") or name.lower().endswith(TEMPORARY_SUFFIXES)
-
-
 def unchanged_between(
     first: Sequence[RemoteFile], second: Sequence[RemoteFile]
 ) -> list[RemoteFile]:
@@ -312,8 +310,11 @@ class SftpSession:
 
     # --- listing
 
-    def list_dir(self, path: str) -> list[RemoteFile]:
-        """Regular files in ``path`` with size and mtime, temporary names left out, by name."""
+    def list_dir(
+        self, path: str, temporary_suffixes: Iterable[str] = DEFAULT_TEMPORARY_SUFFIXES
+    ) -> list[RemoteFile]:
+        """Regular files in ``path`` with size and mtime, by name; names a sender is still
+        writing (dot-files, the feed's ``temporary_suffixes``) are left out."""
         folder = resolve_remote(self.endpoint.root, path)
         with self._errors(folder):
             entries: list[Any] = self._client.listdir_attr(folder)
@@ -327,7 +328,7 @@ class SftpSession:
             for e in entries
             if e.st_mode is not None
             and stat.S_ISREG(e.st_mode)
-            and not is_temporary_name(str(e.filename))
+            and not is_temporary_name(str(e.filename), temporary_suffixes)
         ]
         return sorted(files, key=lambda f: f.name)
 
@@ -336,11 +337,13 @@ class SftpSession:
         path: str,
         settle_seconds: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
+        temporary_suffixes: Iterable[str] = DEFAULT_TEMPORARY_SUFFIXES,
     ) -> list[RemoteFile]:
         """List twice, ``settle_seconds`` apart; keep files whose size and mtime did not move."""
-        first = self.list_dir(path)
+        suffixes = tuple(temporary_suffixes)
+        first = self.list_dir(path, suffixes)
         sleep(settle_seconds)
-        return unchanged_between(first, self.list_dir(path))
+        return unchanged_between(first, self.list_dir(path, suffixes))
 
     def stat(self, path: str) -> RemoteFile:
         full = resolve_remote(self.endpoint.root, path)

@@ -24,6 +24,13 @@ from contracts.payroll import Decision, Enrolment, FileRef, PayrollState
 from intake.file_contract import load_contract
 from intake.validation import compile_validator
 from integrations.feeds import register_feed
+from integrations.landing_zone import (
+    FileManifest,
+    LandingZone,
+    ManifestChecksum,
+    ManifestRows,
+    file_digest,
+)
 from integrations.localstack.sshd import LocalSshd
 from integrations.settings import Settings
 from payroll.amounts import Pay
@@ -97,23 +104,35 @@ def test_a_landed_file_is_read_from_intakes_parquet_and_refused_with_dropped_row
     (tmp_path / "abc.parquet").write_bytes(
         (tmp_path / "hris_payroll_roster.v1.parquet").read_bytes()
     )
-    meta = {"file_contract": "hris_payroll_roster", "schema_version": 1, "rows": {"invalid": 0}}
-    (tmp_path / "abc.json").write_text(json.dumps(meta))
+    landing = LandingZone(tmp_path)
+    meta = FileManifest(
+        source="sftp://hris/inbox/roster.dat",
+        partner_id="hris",
+        feed="roster",
+        received_at="2026-01-05T00:00:00+00:00",
+        checksum=ManifestChecksum(sha256=file_digest(raw)),
+        size_bytes=raw.stat().st_size,
+        file_contract="hris_payroll_roster",
+        schema_version=1,
+        rows=ManifestRows(total=4, valid=4, invalid=0),
+    )
+    landing.write_manifest(landing.metadata_of(raw), meta)
 
     def ref(path: Path) -> FileRef:
-        return FileRef(path=str(path), sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+        return FileRef(path=str(path), sha256=file_digest(path))
 
     # The raw file names the Parquet beside it; the Parquet can be named directly too.
-    assert _landed_source(ref(raw), "roster") == (rows, [])
-    assert _landed_source(ref(tmp_path / "abc.parquet"), "roster") == (rows, [])
-    meta["rows"] = {"invalid": 1}
-    (tmp_path / "abc.json").write_text(json.dumps(meta))
-    source, errors = _landed_source(ref(raw), "roster")
+    assert _landed_source(landing, ref(raw), "roster") == (rows, [])
+    assert _landed_source(landing, ref(tmp_path / "abc.parquet"), "roster") == (rows, [])
+    landing.metadata_of(raw).unlink()
+    dropped = meta.model_copy(update={"rows": ManifestRows(total=4, valid=3, invalid=1)})
+    landing.write_manifest(landing.metadata_of(raw), dropped)
+    source, errors = _landed_source(landing, ref(raw), "roster")
     assert source == [] and [(e.file, e.rule) for e in errors] == [("roster", "rows_dropped")]
     # Without intake's metadata, a file is CSV text.
     plain = tmp_path / "roster.csv"
     plain.write_text(roster_csv(2))
-    assert _landed_source(ref(plain), "roster") == (roster_csv(2), [])
+    assert _landed_source(landing, ref(plain), "roster") == (roster_csv(2), [])
 
 
 async def _land_through_intake(

@@ -12,8 +12,10 @@ from integrations.pgp import (
     Keyring,
     PgpKeyError,
     PgpVerificationError,
+    keyring_from_settings,
     normalize_fingerprint,
 )
+from integrations.settings import Settings, SettingsError
 from tests.plugins.gpg import GpgKeys
 
 PLAIN = b"id,name,email\r\n1,Ada,ada@example.com\r\n" * 2000
@@ -186,3 +188,80 @@ def test_short_key_ids_cannot_be_pinned() -> None:
     with pytest.raises(PgpKeyError):
         normalize_fingerprint("DEADBEEF")
     assert normalize_fingerprint("0x" + "ab" * 20) == "AB" * 20
+
+
+def _bomb(gpg_keys: GpgKeys, tmp_path: Path, signer: str, size: int) -> Path:
+    """``size`` zero bytes, compressed, encrypted to us and signed: a tiny file that inflates."""
+    zeros = tmp_path / "zeros.bin"
+    with zeros.open("wb") as out:
+        out.truncate(size)
+    sent = tmp_path / "bomb.pgp"
+    result = gpg_keys.senders._gpg.encrypt_file(
+        str(zeros),
+        [gpg_keys.us.fingerprint],
+        sign=signer,
+        always_trust=True,
+        armor=False,
+        output=str(sent),
+        extra_args=["--compress-algo", "zlib", "-z", "9"],
+    )
+    assert result.ok
+    zeros.unlink()
+    return sent
+
+
+@pytest.mark.parametrize("signer", ["partner", "impostor"])
+def test_plaintext_over_the_limit_is_refused_and_leaves_no_file(
+    gpg_keys: GpgKeys, tmp_path: Path, signer: str
+) -> None:
+    """Issue 14: gpg writes the plaintext before it checks the signer, so the cap applies to
+    every message, pinned signer or not; the partial output is deleted."""
+    fpr = getattr(gpg_keys, signer).fingerprint
+    sent = _bomb(gpg_keys, tmp_path, fpr, 20 << 20)
+    assert sent.stat().st_size < 64 * 1024  # 20 MiB of plaintext from a few KiB
+    capped = Keyring(gpg_keys.ours_home.path, max_output=1 << 20)
+    out = tmp_path / "out.csv"
+    with pytest.raises(PgpVerificationError, match="exceeds the limit") as caught:
+        capped.decrypt_and_verify(sent, out, gpg_keys.partner.fingerprint)
+    assert caught.value.retryable is False
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bomb.pgp"]
+
+
+def test_plaintext_under_the_limit_is_private_and_nothing_else_is_left(
+    gpg_keys: GpgKeys, plain: Path, tmp_path: Path
+) -> None:
+    sent = tmp_path / "customers.csv.pgp"
+    gpg_keys.senders.encrypt_and_sign(
+        plain, sent, gpg_keys.us.fingerprint, gpg_keys.partner.fingerprint
+    )
+    capped = Keyring(gpg_keys.ours_home.path, max_output=len(PLAIN) + 1)
+    out = tmp_path / "out.csv"
+    capped.decrypt_and_verify(sent, out, gpg_keys.partner.fingerprint)
+    assert out.read_bytes() == PLAIN
+    assert out.stat().st_mode & 0o777 == 0o600
+    assert _leftovers(tmp_path) == ["customers.csv.pgp", "out.csv"]
+
+
+def test_a_crashed_attempts_partial_plaintext_is_removed_by_the_retry(
+    gpg_keys: GpgKeys, plain: Path, tmp_path: Path
+) -> None:
+    sent = tmp_path / "customers.csv.pgp"
+    gpg_keys.senders.encrypt_and_sign(
+        plain, sent, gpg_keys.us.fingerprint, gpg_keys.partner.fingerprint
+    )
+    out = tmp_path / "out.csv"
+    left = tmp_path / ".out.csv.decrypting"  # what a worker killed mid-decrypt leaves
+    left.mkdir()
+    (left / "plain").write_bytes(PLAIN[:100])
+    with pytest.raises(PgpVerificationError):
+        gpg_keys.ours.decrypt_and_verify(sent, out, gpg_keys.impostor.fingerprint)
+    assert _leftovers(tmp_path) == ["customers.csv.pgp"]
+
+
+def test_keyring_comes_from_settings_only(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match=r"^missing setting INTEGRATIONS_GNUPG_HOME$"):
+        keyring_from_settings(Settings(gnupg_home=None))
+    home = tmp_path / "home"
+    keyring = keyring_from_settings(Settings(gnupg_home=home, max_decompressed_bytes=4096))
+    assert keyring.gnupghome == home
+    assert keyring.max_output == 4096

@@ -198,6 +198,19 @@ def test_listing_skips_temporary_names_and_folders(
     assert listed[0].mtime > 0
 
 
+def test_listing_follows_the_feeds_temporary_suffixes(
+    sftp_session: SftpSession, sshd_server: LocalSshd
+) -> None:
+    """One rule (intake.naming): a feed that names its uploads ``.uploading`` is listed with
+    those left out, while its own suffixes replace the defaults."""
+    for name in ("a.csv", "b.csv.uploading", "c.csv.part", ".d.csv"):
+        sshd_server.drop_file("inbox", name, b"x,y\n")
+    assert [f.name for f in sftp_session.list_dir("inbox")] == ["a.csv", "b.csv.uploading"]
+    feed_rule = (".uploading",)
+    listed = sftp_session.list_stable("inbox", settle_seconds=0, temporary_suffixes=feed_rule)
+    assert [f.name for f in listed] == ["a.csv", "c.csv.part"]
+
+
 def test_is_temporary_name() -> None:
     assert is_temporary_name(".x")
     assert is_temporary_name("x.csv.part")
