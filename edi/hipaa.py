@@ -198,9 +198,11 @@ def _ack(text: str, outcome: HipaaOutcome) -> None:
     inside = False
     for seg in segments:
         if seg[0] == "ST":
-            # pyx12 writes a bare "ST" when the inbound ST was one: no kind to take from it.
             if len(seg) < 3 or seg[1] not in ("997", "999"):
-                raise ValueError("pyx12 wrote an acknowledgement without a usable ST")
+                # A bare "ST" (pyx12 echoing one it was given): no set to keep. With no usable
+                # set at all, the caller rejects every set in an acknowledgement of its own.
+                inside = False
+                continue
             inside = True
             outcome.ack_kind = seg[1]
             outcome.ack_version = seg[3] if len(seg) > 3 else ""

@@ -41,10 +41,16 @@ def test_validate_accepts_a_messy_850_in_text_mode(tmp_path: Path) -> None:
     assert ack[0][13] == "000000042" and ["AK9", "A", "1", "1", "1"] in ack
 
 
-def test_an_unreadable_file_exits_2(tmp_path: Path) -> None:
+def test_a_file_that_is_not_x12_is_refused_with_65_and_a_missing_one_is_66(
+    tmp_path: Path,
+) -> None:
     source = tmp_path / "nope.txt"
     source.write_text("not x12")
     done = run(str(source))
-    assert done.returncode == 2
-    assert "ISA" in done.stdout
-    assert run(str(tmp_path / "missing")).returncode == 2
+    assert done.returncode == 65
+    assert "ISA" in done.stdout and done.stdout.startswith("REFUSED (not_x12)")
+    as_json = json.loads(run(str(source), "--json").stdout)
+    assert as_json["refusal"]["reason"] == "not_x12" and as_json["accepted"] is False
+    missing = run(str(tmp_path / "missing"))
+    assert missing.returncode == 66
+    assert missing.stderr.count("\n") == 1 and "Traceback" not in missing.stderr
