@@ -87,7 +87,7 @@ class Normalized:
         return joiner.join(segments) + joiner
 
 
-def decode(data: bytes) -> tuple[str, bool]:
+def decode(data: bytes | bytearray) -> tuple[str, bool]:
     """Text of ``data`` and whether a UTF-8 BOM was stripped. X12 is ASCII (basic or extended
     character set); Latin-1 is the lossless fallback for stray 8-bit bytes, which the
     validators then report as invalid characters."""
@@ -180,7 +180,7 @@ def check_isa(elements: list[str]) -> None:
         raise EnvelopeError("020", f"ISA15 usage indicator {elements[15]!r} not P/T/I")
 
 
-def normalize(data: bytes, limits: Limits | None = None) -> Normalized:
+def normalize(data: bytes | bytearray, limits: Limits | None = None) -> Normalized:
     """Split ``data`` into canonical interchanges. Raises :class:`EnvelopeError` when the first
     ISA cannot be read (a later broken ISA is left for the envelope check to report) and
     :class:`Refused` when the file or one of its segments is beyond ``limits``."""

@@ -2,7 +2,7 @@
 
 A hostile file must end in a typed result in bounded time and memory (DESIGN "Hostile input").
 pyx12 validates about 0.33 MB/s on this hardware, so a large 834 legitimately takes minutes:
-the time budget grows with the file's size (``seconds`` + ``seconds_per_mb`` × MB). Settings
+the time budget grows with the file's size (``seconds`` + ``seconds_per_mb`` * MB). Settings
 may pass other limits; these defaults are safe for any worker.
 """
 
@@ -51,7 +51,9 @@ class Budget:
     def check(self) -> None:
         now = self._clock()
         if now > self.deadline:
-            raise Refused("time_budget", f"validation took longer than its {self.seconds:.0f} s budget")
+            raise Refused(
+                "time_budget", f"validation took longer than its {self.seconds:.0f} s budget"
+            )
         if self._tick is not None and now - self._last_tick >= self._tick_every:
             self._last_tick = now
             self._tick()

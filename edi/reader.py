@@ -94,9 +94,7 @@ def check_structure(segments: list[str], element: str) -> None:
             needed = {"SE": 3, "GE": 2, "IEA": 1}[seg_id]
             if depth < needed:
                 opened = {"SE": "ST", "GE": "GS", "IEA": "ISA"}[seg_id]
-                raise EnvelopeError(
-                    "022", f"segment {number}: {seg_id} closes no open {opened}"
-                )
+                raise EnvelopeError("022", f"segment {number}: {seg_id} closes no open {opened}")
             depth = needed - 1
 
 

@@ -169,8 +169,8 @@ def check(contract: SegmentContract, transaction: TransactionSet) -> SetCheck:
                 continue
             declared = segment.get(count.element)
             actual = seen.get(count.counts, 0)
-            number = as_int(declared)
-            if number is not None and number != actual:
+            declared_count = as_int(declared)
+            if declared_count is not None and declared_count != actual:
                 result.problems.append(
                     SegmentProblem(
                         segment,

@@ -104,7 +104,7 @@ def _refused(exc: Refused) -> Validation:
 
 
 def validate(
-    data: bytes, limits: Limits | None = None, *, tick: Callable[[], None] | None = None
+    data: bytes | bytearray, limits: Limits | None = None, *, tick: Callable[[], None] | None = None
 ) -> Validation:
     """Validate ``data`` (a whole file, as received). Never raises for bad input: a broken
     envelope is answered with a TA1, a file that is not X12 or is beyond ``limits`` (size,
@@ -116,7 +116,7 @@ def validate(
         return _refused(exc)
 
 
-def _validate(data: bytes, limits: Limits, budget: Budget) -> Validation:
+def _validate(data: bytes | bytearray, limits: Limits, budget: Budget) -> Validation:
     try:
         normalized = normalize(data, limits)
     except EnvelopeError as exc:
