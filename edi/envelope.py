@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from edi.datatypes import is_digits
 from edi.errors import EnvelopeError, Refused
@@ -219,3 +220,21 @@ def normalize(data: bytes | bytearray, limits: Limits | None = None) -> Normaliz
         isa_fields=isa_fields,
         warnings=warnings,
     )
+
+
+def count_segments(path: Path, separators: Separators, seg_id: str, chunk: int = 1 << 20) -> int:
+    """How many ``seg_id`` segments the file at ``path`` holds, reading it a chunk at a time
+    (bounded memory whatever its size)."""
+
+    def encoded(char: str) -> bytes:
+        return char.encode("latin-1") if ord(char) < 256 else char.encode("utf-8")
+
+    terminator = encoded(separators.segment)
+    wanted = seg_id.encode("ascii") + encoded(separators.element)
+    count, carry = 0, b""
+    with path.open("rb") as source:
+        while block := source.read(chunk):
+            pieces = (carry + block).split(terminator)
+            carry = pieces.pop()[: len(wanted) + 64]  # only a segment's start matters
+            count += sum(1 for p in pieces if p.lstrip(b" \t\r\n").startswith(wanted))
+    return count + (1 if carry.lstrip(b" \t\r\n").startswith(wanted) else 0)

@@ -20,7 +20,7 @@ from edi.limits import Budget, TimedText
 Finding = tuple[str, str]  # (X12 code, message)
 
 
-@dataclass
+@dataclass(slots=True)
 class Segment:
     id: str
     elements: list[str]  # elements[0] is the id, so elements[n] is the X12 element n
@@ -31,7 +31,7 @@ class Segment:
         return self.elements[number] if number < len(self.elements) else default
 
 
-@dataclass
+@dataclass(slots=True)
 class TransactionSet:
     set_id: str
     control: str
@@ -43,7 +43,7 @@ class TransactionSet:
     closed: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class Group:
     functional_id: str
     sender: str
@@ -59,7 +59,7 @@ class Group:
     closed: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class Interchange:
     isa: list[str]
     text: str

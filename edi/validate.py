@@ -149,6 +149,7 @@ def _validate(data: bytes | bytearray, limits: Limits, budget: Budget) -> Valida
                 validation,
                 issues,
             )
+        normalized.interchanges[index] = []  # read: its segments live on in the Interchange
     result = validation.result
     result.issues = issues[:MAX_ISSUES]
     result.issues_truncated = max(0, len(issues) - MAX_ISSUES)
@@ -234,6 +235,7 @@ def _interchange(
             _generic(business, isa, result, ack, issues)
     result.ack_kind = _kind(ack.kind)
     validation.acks.append(ack)
+    interchange.text = ""  # validated: the segments are all that is needed from here
 
 
 def _reject_envelope(

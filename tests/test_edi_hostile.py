@@ -325,3 +325,15 @@ CORPUS_FILES = sorted(p.name for p in CORPUS.iterdir()) if CORPUS.exists() else 
 def test_mutated_corpus_files_give_only_typed_results(name: str, seed: int, count: int) -> None:
     data = mutate((CORPUS / name).read_bytes(), seed, count)
     assert_typed(edi.validate(data))
+
+
+def test_intake_counts_sets_streaming_in_small_chunks(tmp_path: Path) -> None:
+    from edi.envelope import count_segments, normalize
+
+    text = interchange(PO + PO.replace("0001", "0002")).replace("~", "~\r\n  ")
+    path = tmp_path / "po.x12"
+    path.write_text(text)
+    separators = normalize(text.encode()).separators
+    for chunk in (1, 3, 7, 64, 1 << 20):
+        assert count_segments(path, separators, "ST", chunk=chunk) == 2
+        assert count_segments(path, separators, "PO1", chunk=chunk) == 4
