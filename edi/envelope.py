@@ -187,9 +187,8 @@ def normalize(data: bytes | bytearray, limits: Limits | None = None) -> Normaliz
     :class:`Refused` when the file or one of its segments is beyond ``limits``."""
     limits = limits or Limits()
     if len(data) > limits.max_file_bytes:
-        raise Refused(
-            "too_large", f"the file has {len(data)} bytes; the limit is {limits.max_file_bytes}"
-        )
+        # validate_file reads one byte past the limit, so the size is "more than", not exact.
+        raise Refused("too_large", f"the file is larger than {limits.max_file_bytes} bytes")
     text, had_bom = decode(data)
     stripped = text.lstrip()
     warnings: list[tuple[str, str]] = []

@@ -337,3 +337,9 @@ def test_intake_counts_sets_streaming_in_small_chunks(tmp_path: Path) -> None:
     for chunk in (1, 3, 7, 64, 1 << 20):
         assert count_segments(path, separators, "ST", chunk=chunk) == 2
         assert count_segments(path, separators, "PO1", chunk=chunk) == 4
+
+
+def test_the_default_budget_ends_before_edi_accept_times_out() -> None:
+    # A refusal is a result; a start-to-close timeout would be retried (file_intake: 30 min).
+    limits = Limits()
+    assert limits.budget_for(limits.max_file_bytes) < 30 * 60
