@@ -343,3 +343,20 @@ def test_the_default_budget_ends_before_edi_accept_times_out() -> None:
     # A refusal is a result; a start-to-close timeout would be retried (file_intake: 30 min).
     limits = Limits()
     assert limits.budget_for(limits.max_file_bytes) < 30 * 60
+
+
+@needs_corpus
+def test_the_budget_stops_pyx12_inside_its_own_loop() -> None:
+    import time
+
+    # 400 copies of the family's member loops (SE01 left wrong: this is about time only):
+    # pyx12 takes seconds over it.
+    text = corpus("pyx12_834_deident_family.txt")
+    first, last = text.index("INS*"), text.rindex("SE*")
+    big = text[:first] + text[first:last] * 400 + text[last:]
+    started = time.monotonic()
+    validation = edi.validate(big.encode(), Limits(seconds=1.0, seconds_per_mb=0.0))
+    elapsed = time.monotonic() - started
+    refusal = validation.result.refusal
+    assert refusal is not None and refusal.reason == "time_budget"
+    assert elapsed < 5  # pyx12 reads 8 KiB at a time, and each read checks the budget
