@@ -29,6 +29,8 @@ import edi
 from activities.intake_files import FileActivities
 from contracts.edi import AcceptRequest, AcceptSummary, Outcome
 from contracts.intake import DeliverRequest
+from edi.datatypes import is_digits
+from edi.limits import Limits
 from edi.results import ReceivedAck
 from integrations.edi_store import allocate_outbound, record_inbound
 from integrations.landing_zone import (
@@ -46,6 +48,16 @@ DB_TIMEOUT = 60.0
 def ack_wait_id(partner_id: str, control_number: str) -> str:
     """``edi-ack-<partner>-<isa13>``; our GS06 is our ISA13, so a 997's AK102 names it too."""
     return f"edi-ack-{partner_id}-{int(control_number):09d}"
+
+
+def edi_limits(settings: Settings) -> Limits:
+    """The EDI limits, with the settings that override edi.limits' defaults."""
+    overrides: dict[str, Any] = {
+        "max_file_bytes": settings.edi_max_file_bytes,
+        "max_segment_chars": settings.edi_max_segment_chars,
+        "seconds_per_mb": settings.edi_seconds_per_mb,
+    }
+    return Limits(**{k: v for k, v in overrides.items() if v is not None})
 
 
 @dataclass
@@ -70,8 +82,9 @@ class EdiActivities:
         partner = request.feed.partner_id
         raw = Path(request.landing_path)
         landing = LandingZone(self.settings.landing_zone_dir)
+        limits = edi_limits(self.settings)
         try:
-            data = landing.read_verified(raw, request.sha256)
+            data = landing.read_verified(raw, request.sha256, limit=limits.max_file_bytes)
         except LandedFileMissing:
             raise ApplicationError(
                 f"landed file {raw.name} is missing", type="LandedFileMissing", non_retryable=True
@@ -80,7 +93,10 @@ class EdiActivities:
             raise ApplicationError(
                 f"{raw.name} does not match its digest", type="DigestMismatch", non_retryable=True
             ) from None
-        validation = edi.validate(data)
+        # A refusal (beyond a limit, not X12) is a result like any other: written beside the
+        # file and returned, never an exception that Temporal would retry.
+        validation = edi.validate(data, limits, tick=lambda: activity.heartbeat("validating"))
+        del data
         result = validation.result
         activity.heartbeat("validated")
         records = self._run(
@@ -131,7 +147,9 @@ class EdiActivities:
         rejected = [f"{g}/{s}:{t}" for g, t, s in result.rejected_sets()]
         accepted = [f"{g}/{s}:{t}" for g, t, s in result.accepted_sets()]
         outcome: Outcome
-        if result.acknowledgements_received and not accepted and not rejected:
+        if result.refusal is not None:
+            outcome = "refused"
+        elif result.acknowledgements_received and not accepted and not rejected:
             outcome = "acknowledgement"
         elif result.accepted:
             outcome = "accepted"
@@ -172,7 +190,7 @@ class EdiActivities:
         signalled, unmatched = [], 0
         for ack in acks:
             number = ack.acknowledged_interchange or ack.acknowledged_group or ""
-            if not number.isdigit():
+            if not is_digits(number) or len(number) > 9:
                 unmatched += 1
                 continue
             workflow_id = ack_wait_id(partner, number)

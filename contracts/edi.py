@@ -14,7 +14,8 @@ from contracts.base import Contract, contract
 from contracts.intake import SLUG, FeedConfig
 from edi.results import AckCode, AckKind, ReceivedAck
 
-Outcome = Literal["accepted", "partially_accepted", "rejected", "acknowledgement"]
+# refused: not X12, or beyond the EDI limits (size, segment length, time); nothing answered.
+Outcome = Literal["accepted", "partially_accepted", "rejected", "acknowledgement", "refused"]
 
 
 @contract("edi.accept_request", "1.0")
@@ -28,7 +29,7 @@ class AcceptRequest(Contract):
     deliver: bool = Field(default=True, description="Upload the acknowledgement to the outbox.")
 
 
-@contract("edi.accepted", "1.0")
+@contract("edi.accepted", "1.1")
 class AcceptSummary(Contract):
     outcome: Outcome
     accepted_sets: list[str] = Field(default_factory=list, description='"<GS06>/<ST02>:<ST01>"')

@@ -99,6 +99,11 @@ def _widens(old: Any, new: Any) -> bool:
     return bool(old == new)
 
 
+def _object_items(node: dict[str, Any]) -> bool:
+    items = node.get("items")
+    return node.get("type") == "array" and isinstance(items, dict) and "properties" in items
+
+
 def breaking_changes(old: dict[str, Any], new: dict[str, Any], path: str = "") -> list[str]:
     """What in ``new`` breaks a reader or writer of ``old`` (both resolved schemas)."""
     problems: list[str] = []
@@ -112,6 +117,9 @@ def breaking_changes(old: dict[str, Any], new: dict[str, Any], path: str = "") -
         new_field = new_props[name]
         if "properties" in old_field and "properties" in new_field:
             problems += breaking_changes(old_field, new_field, f"{where}.")
+        elif _object_items(old_field) and _object_items(new_field):
+            # A list of objects: an optional field added to its items is a minor change too.
+            problems += breaking_changes(old_field["items"], new_field["items"], f"{where}[].")
         elif old_field != new_field and not _widens(old_field, new_field):
             problems.append(f"field {where!r} changed type")
     added_required = set(new.get("required", [])) - set(old.get("required", []))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from edi.datatypes import as_int
 from edi.reader import Group, Interchange, Segment
 from edi.results import AckCode, ReceivedAck
 
@@ -62,4 +63,4 @@ def read_ta1(interchange: Interchange) -> list[ReceivedAck]:
 
 
 def _int(value: str) -> int | None:
-    return int(value) if value.isdigit() else None
+    return as_int(value)

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from edi.datatypes import is_digits
+
 ELEMENT, COMPONENT, REPETITION, TERMINATOR = "*", ":", "^", "~"
 Elements = list[str]
 
@@ -98,9 +100,9 @@ def _fixed(isa: Sequence[str], number: int, width: int, default: str) -> str:
 
 def ta1(isa: Sequence[str], code: str, note: str) -> Elements:
     """TA1*ISA13*ISA09*ISA10*code*note: the interchange acknowledgement (X12.5)."""
-    control = isa[13] if len(isa) > 13 and isa[13].isdigit() and len(isa[13]) == 9 else "0" * 9
-    date = isa[9] if len(isa) > 9 and len(isa[9]) == 6 and isa[9].isdigit() else "000000"
-    time = isa[10] if len(isa) > 10 and len(isa[10]) == 4 and isa[10].isdigit() else "0000"
+    control = isa[13] if len(isa) > 13 and is_digits(isa[13], 9) else "0" * 9
+    date = isa[9] if len(isa) > 9 and is_digits(isa[9], 6) else "000000"
+    time = isa[10] if len(isa) > 10 and is_digits(isa[10], 4) else "0000"
     return ["TA1", control, date, time, code, note]
 
 

@@ -22,6 +22,8 @@ import pyx12.params
 import pyx12.x12n_document
 
 from edi.acks import Elements
+from edi.errors import Refused
+from edi.limits import Budget, TimedText
 from edi.results import GroupResult, Issue, SetResult
 from intake.findings import mask_value
 
@@ -61,13 +63,16 @@ class HipaaOutcome:
     crashed: str | None = None
 
 
-def validate_interchange(text: str, icvn: str) -> HipaaOutcome:
-    """Run pyx12's validator over one canonical interchange."""
+def validate_interchange(text: str, icvn: str, budget: Budget | None = None) -> HipaaOutcome:
+    """Run pyx12's validator over one canonical interchange (within ``budget``: it raises
+    :class:`Refused` when pyx12 runs past it)."""
     ack, errors = io.StringIO(), io.StringIO()
     try:
         valid = pyx12.x12n_document.x12n_document(
-            params(), io.StringIO(text), ack, None, None, errors
+            params(), TimedText(text, budget), ack, None, None, errors
         )
+    except Refused:
+        raise
     except (pyx12.errors.EngineError, pyx12.errors.X12Error) as exc:
         return HipaaOutcome(valid=False, crashed=f"{type(exc).__name__}: {exc}")
     except Exception as exc:  # a pyx12 bug on odd input must be a finding, not a crash
@@ -75,12 +80,12 @@ def validate_interchange(text: str, icvn: str) -> HipaaOutcome:
     outcome = HipaaOutcome(valid=valid)
     try:
         document = json.loads(errors.getvalue() or '{"interchanges": []}')
-    except json.JSONDecodeError:
-        document = {"interchanges": []}
-    for interchange in document.get("interchanges", []):
-        for group in interchange.get("groups", []):
-            outcome.groups.append(_group(group, outcome.issues))
-    _ack(ack.getvalue(), outcome)
+        for interchange in document.get("interchanges", []):
+            for group in interchange.get("groups", []):
+                outcome.groups.append(_group(group, outcome.issues))
+        _ack(ack.getvalue(), outcome)
+    except Exception as exc:  # pyx12's report of odd input is itself odd: not validated
+        return HipaaOutcome(valid=False, crashed=f"pyx12's report unreadable: {type(exc).__name__}")
     return outcome
 
 
@@ -193,6 +198,11 @@ def _ack(text: str, outcome: HipaaOutcome) -> None:
     inside = False
     for seg in segments:
         if seg[0] == "ST":
+            if len(seg) < 3 or seg[1] not in ("997", "999"):
+                # A bare "ST" (pyx12 echoing one it was given): no set to keep. With no usable
+                # set at all, the caller rejects every set in an acknowledgement of its own.
+                inside = False
+                continue
             inside = True
             outcome.ack_kind = seg[1]
             outcome.ack_version = seg[3] if len(seg) > 3 else ""

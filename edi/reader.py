@@ -7,19 +7,20 @@ interchange, AK905 for a group, AK502 for a transaction set, AK304 for a segment
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 
 import pyx12.errors
 import pyx12.x12file
 
+from edi.datatypes import as_int
 from edi.envelope import Separators
-from edi.errors import EnvelopeError
+from edi.errors import EnvelopeError, Refused
+from edi.limits import Budget, TimedText
 
 Finding = tuple[str, str]  # (X12 code, message)
 
 
-@dataclass
+@dataclass(slots=True)
 class Segment:
     id: str
     elements: list[str]  # elements[0] is the id, so elements[n] is the X12 element n
@@ -30,7 +31,7 @@ class Segment:
         return self.elements[number] if number < len(self.elements) else default
 
 
-@dataclass
+@dataclass(slots=True)
 class TransactionSet:
     set_id: str
     control: str
@@ -42,7 +43,7 @@ class TransactionSet:
     closed: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class Group:
     functional_id: str
     sender: str
@@ -58,7 +59,7 @@ class Group:
     closed: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class Interchange:
     isa: list[str]
     text: str
@@ -72,11 +73,38 @@ class Interchange:
         return self.isa[13]
 
 
-def read_interchange(text: str, isa: list[str], separators: Separators) -> Interchange:
+def check_structure(segments: list[str], element: str) -> None:
+    """Trailers that close nothing (a second SE, GE or IEA) and segments after the IEA make
+    pyx12's reader fail (``IndexError`` on its loop stack): X12.5 calls that an invalid control
+    structure, TA105 022, and the interchange is answered with a TA1 before pyx12 sees it."""
+    depth = 0  # 1: in the interchange, 2: in a group, 3: in a set
+    for number, segment in enumerate(segments, start=1):
+        seg_id = segment.split(element, 1)[0].strip()
+        if depth == 0 and number > 1:
+            raise EnvelopeError(
+                "022", f"segment {number} ({seg_id[:3]!r}) comes after the IEA trailer"
+            )
+        if seg_id == "ISA":
+            depth = 1
+        elif seg_id == "GS":
+            depth = 2
+        elif seg_id == "ST":
+            depth = 3
+        elif seg_id in ("SE", "GE", "IEA"):
+            needed = {"SE": 3, "GE": 2, "IEA": 1}[seg_id]
+            if depth < needed:
+                opened = {"SE": "ST", "GE": "GS", "IEA": "ISA"}[seg_id]
+                raise EnvelopeError("022", f"segment {number}: {seg_id} closes no open {opened}")
+            depth = needed - 1
+
+
+def read_interchange(
+    text: str, isa: list[str], separators: Separators, budget: Budget | None = None
+) -> Interchange:
     """Read one canonical interchange (see :func:`edi.envelope.Normalized.canonical`)."""
     interchange = Interchange(isa=isa, text=text)
     try:
-        reader = pyx12.x12file.X12Reader(io.StringIO(text))
+        reader = pyx12.x12file.X12Reader(TimedText(text, budget))
     except pyx12.errors.X12Error as exc:
         raise EnvelopeError("022", f"pyx12 cannot read the interchange: {exc}") from None
     group: Group | None = None
@@ -111,7 +139,7 @@ def read_interchange(text: str, isa: list[str], separators: Separators) -> Inter
             elif seg_id == "GE" and group is not None:
                 group.closed = True
                 count = segment.get(1)
-                group.declared_sets = int(count) if count.isdigit() else None
+                group.declared_sets = as_int(count)
             elif seg_id == "TA1" and current is None:
                 interchange.ta1.append(segment)
             if current is not None and seg_id not in ("GS", "GE", "ISA", "IEA"):
@@ -128,6 +156,12 @@ def read_interchange(text: str, isa: list[str], separators: Separators) -> Inter
         _file_findings(reader.pop_errors(), interchange, group, current, None)
     except pyx12.errors.X12Error as exc:
         interchange.errors.append(("022", f"pyx12 stopped reading at segment {line}: {exc}"))
+    except Refused:
+        raise
+    except Exception as exc:  # a pyx12 bug on odd input: the structure is what it choked on
+        interchange.errors.append(
+            ("022", f"pyx12 could not read segment {line + 1}: {type(exc).__name__}")
+        )
     interchange.segments = line
     return interchange
 

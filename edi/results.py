@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field
 
 from contracts.base import Contract, contract
+from edi.errors import RefusalReason
 
 Level = Literal["interchange", "group", "transaction", "segment", "element"]
 AckKind = Literal["997", "999", "TA1"]
@@ -23,11 +24,13 @@ Engine = Literal["pyx12", "segment_contract", "acknowledgement"]
 MAX_ISSUES = 200  # per file: enough to act on, small enough for workflow history
 
 
-@contract("edi.issue", "1.0")
+@contract("edi.issue", "1.1")
 class Issue(Contract):
-    """One thing wrong, located as precisely as the X12 rules allow."""
+    """One thing wrong, located as precisely as the X12 rules allow. A warning does not change
+    any verdict (an ISA11 that cannot be a repetition separator, say)."""
 
     level: Level
+    severity: Literal["error", "warning"] = "error"
     code: str = Field(description="The X12 acknowledgement code for this level (see module doc).")
     message: str
     line: int | None = Field(default=None, description="Segment number in the file, from 1.")
@@ -82,11 +85,23 @@ class InterchangeResult(Contract):
     groups: list[GroupResult] = Field(default_factory=list)
 
 
-@contract("edi.validation_result", "1.0")
+@contract("edi.refusal", "1.0")
+class Refusal(Contract):
+    """Why a file was not read as X12 at all: nothing in it is answered."""
+
+    reason: RefusalReason = Field(
+        description="not_x12 (no readable ISA), too_large, segment_too_long, time_budget."
+    )
+    message: str
+
+
+@contract("edi.validation_result", "1.1")
 class ValidationResult(Contract):
-    """The verdict on one file. ``accepted`` means every set in it was accepted (A or E)."""
+    """The verdict on one file. ``accepted`` means every set in it was accepted (A or E);
+    ``refusal`` is set when the file could not be read as X12 at all (or within the limits)."""
 
     accepted: bool
+    refusal: Refusal | None = None
     ack_kind: AckKind | None = Field(
         default=None,
         description="What we answer with: 997 (4010 and non-HIPAA sets), 999 (5010 HIPAA), "

@@ -1,5 +1,9 @@
 """Our segment contracts for sets pyx12 has no map for (``segment_contracts/<set>.toml``).
 
+The contracts are read once, at first use, into a table keyed by transaction set id; a set is
+looked up by its ST01 in that table and nowhere else. ST01 is partner data and never becomes a
+file path (a long one raised ENAMETOOLONG, ``../..`` read a file outside the folder).
+
 A contract names the segments X12 defines for the set, which must occur, how often they may,
 their mandatory elements and count checks (CTT01 = number of line items). Checking a set gives
 the same codes a 997 carries: AK304 for a segment, AK403 for an element, AK502 for the set.
@@ -11,9 +15,11 @@ import tomllib
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from edi.datatypes import as_int, numeric_problem
 from edi.reader import Segment, TransactionSet
 
 CONTRACTS_DIR = Path(__file__).resolve().parent / "segment_contracts"
@@ -24,11 +30,17 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+NumericType = Literal["R", "N", "N0", "N1", "N2", "N3", "N4", "N5", "N6", "N7", "N8", "N9"]
+
+
 class SegmentRule(_Strict):
     id: str = Field(pattern=r"^[A-Z][A-Z0-9]{1,2}$")
     required: bool = False
     max_use: int = Field(default=0, ge=0, description="0: unbounded")
     elements: tuple[int, ...] = ()
+    numeric: dict[int, NumericType] = Field(
+        default_factory=dict, description="Element number → X12 type (R, N, N0..N9)."
+    )
 
 
 class CountRule(_Strict):
@@ -67,15 +79,24 @@ class SetCheck:
 
 
 @cache
-def load(set_id: str, directory: Path = CONTRACTS_DIR) -> SegmentContract | None:
-    path = directory / f"{set_id}.toml"
-    if not path.exists():
-        return None
-    return SegmentContract.model_validate(tomllib.loads(path.read_text()))
+def contracts(directory: Path = CONTRACTS_DIR) -> dict[str, SegmentContract]:
+    """Every contract in ``directory``, keyed by its set id (which must be its file's name)."""
+    table: dict[str, SegmentContract] = {}
+    for path in sorted(directory.glob("*.toml")):
+        contract = SegmentContract.model_validate(tomllib.loads(path.read_text()))
+        if contract.set_id != path.stem:
+            raise ValueError(f"{path.name} declares set_id {contract.set_id}")
+        table[contract.set_id] = contract
+    return table
 
 
-def available(directory: Path = CONTRACTS_DIR) -> list[str]:
-    return sorted(p.stem for p in directory.glob("*.toml"))
+def load(set_id: str) -> SegmentContract | None:
+    """The contract for ST01 ``set_id``, or None: a key lookup, never a path."""
+    return contracts().get(set_id)
+
+
+def available() -> list[str]:
+    return sorted(contracts())
 
 
 def check(contract: SegmentContract, transaction: TransactionSet) -> SetCheck:
@@ -121,6 +142,22 @@ def check(contract: SegmentContract, transaction: TransactionSet) -> SetCheck:
                         element_code="1",
                     )
                 )
+        for number, kind in rule.numeric.items():
+            value = segment.get(number)
+            why = numeric_problem(value, kind) if value else None
+            if why is not None:
+                # AK403 6: invalid character in data element (an exponent, a plus sign, ...).
+                result.problems.append(
+                    SegmentProblem(
+                        segment,
+                        segment.id,
+                        "8",
+                        f"{segment.id}{number:02d} {why}",
+                        element=number,
+                        element_code="6",
+                        value=value,
+                    )
+                )
     for rule in contract.segments:
         if rule.required and not seen.get(rule.id):
             result.problems.append(
@@ -132,7 +169,8 @@ def check(contract: SegmentContract, transaction: TransactionSet) -> SetCheck:
                 continue
             declared = segment.get(count.element)
             actual = seen.get(count.counts, 0)
-            if declared.isdigit() and int(declared) != actual:
+            declared_count = as_int(declared)
+            if declared_count is not None and declared_count != actual:
                 result.problems.append(
                     SegmentProblem(
                         segment,

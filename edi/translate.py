@@ -10,9 +10,9 @@ never in logs or workflow history.
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from edi.datatypes import as_decimal, is_digits
 from edi.reader import Group, Interchange, Segment, TransactionSet
 
 Document = dict[str, Any]
@@ -46,18 +46,15 @@ def translate(interchange: Interchange, group: Group, transaction: TransactionSe
 
 
 def _amount(value: str, implied_decimals: int = 0) -> str | None:
-    if not value:
-        return None
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        return None
-    return str(number.scaleb(-implied_decimals)) if implied_decimals else str(number)
+    """A decimal string, or None for an empty or invalid value (which validation reported:
+    ``1E+1000002`` is not an X12 number, and Decimal would overflow on it)."""
+    number = as_decimal(value, implied_decimals) if value else None
+    return None if number is None else str(number)
 
 
 def _date(value: str) -> str | None:
     """CCYYMMDD → ISO date (D8); anything else is kept as sent."""
-    if len(value) == 8 and value.isdigit():
+    if is_digits(value, 8):
         return f"{value[:4]}-{value[4:6]}-{value[6:]}"
     return value or None
 

@@ -10,16 +10,18 @@ build. 997/999/TA1 the partner sent us are read (``acknowledgements_received``),
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from edi import segment_rules
 from edi.ack_reader import read_group, read_ta1
 from edi.acks import AckControl, Elements, InterchangeAck, functional_set, ta1, trim
-from edi.envelope import Normalized, Separators, check_isa, normalize
-from edi.errors import EnvelopeError
+from edi.envelope import Normalized, check_isa, normalize
+from edi.errors import EnvelopeError, Refused
 from edi.hipaa import has_map, validate_interchange
-from edi.reader import Group, Interchange, read_interchange
+from edi.limits import Budget, Limits
+from edi.reader import Group, Interchange, check_structure, read_interchange
 from edi.results import (
     MAX_ISSUES,
     AckCode,
@@ -29,6 +31,7 @@ from edi.results import (
     InterchangeResult,
     Issue,
     ReceivedAck,
+    Refusal,
     SetResult,
     ValidationResult,
 )
@@ -81,13 +84,45 @@ class Validation:
         return docs
 
 
-def validate(data: bytes) -> Validation:
-    """Validate ``data`` (a whole file, as received). Never raises for bad input."""
+def validate_file(
+    path: Path, limits: Limits | None = None, *, tick: Callable[[], None] | None = None
+) -> Validation:
+    """Validate the X12 file at ``path`` within ``limits`` (``tick``: called every few seconds
+    while it runs, e.g. an activity heartbeat). A file beyond ``limits.max_file_bytes`` is
+    refused before it is read. Raises ``OSError`` only when the file cannot be opened."""
+    limits = limits or Limits()
+    with path.open("rb") as source:
+        # Read at most one byte past the limit: a file growing under us cannot exceed it.
+        data = source.read(limits.max_file_bytes + 1)
+    return validate(data, limits, tick=tick)
+
+
+def _refused(exc: Refused) -> Validation:
+    refusal = Refusal(reason=exc.reason, message=exc.message)
+    issue = Issue(level="interchange", code="024", message=exc.message)
+    return Validation(ValidationResult(accepted=False, refusal=refusal, issues=[issue]))
+
+
+def validate(
+    data: bytes | bytearray, limits: Limits | None = None, *, tick: Callable[[], None] | None = None
+) -> Validation:
+    """Validate ``data`` (a whole file, as received). Never raises for bad input: a broken
+    envelope is answered with a TA1, a file that is not X12 or is beyond ``limits`` (size,
+    segment length, time budget) ends with ``result.refusal``."""
+    limits = limits or Limits()
     try:
-        normalized = normalize(data)
+        return _validate(data, limits, Budget(limits.budget_for(len(data)), tick))
+    except Refused as exc:
+        return _refused(exc)
+
+
+def _validate(data: bytes | bytearray, limits: Limits, budget: Budget) -> Validation:
+    try:
+        normalized = normalize(data, limits)
     except EnvelopeError as exc:
         issue = Issue(level="interchange", code=exc.code, message=exc.message)
-        return Validation(ValidationResult(accepted=False, issues=[issue]))
+        refusal = Refusal(reason="not_x12", message=exc.message)
+        return Validation(ValidationResult(accepted=False, refusal=refusal, issues=[issue]))
     validation = Validation(
         ValidationResult(
             accepted=True,
@@ -96,9 +131,25 @@ def validate(data: bytes) -> Validation:
             separators=normalized.separators.as_dict(),
         )
     )
-    issues: list[Issue] = []
+    issues: list[Issue] = [
+        Issue(level="interchange", severity="warning", code=code, message=message)
+        for code, message in normalized.warnings
+    ]
     for index in range(len(normalized.interchanges)):
-        _interchange(normalized, index, validation, issues)
+        budget.check()
+        try:
+            _interchange(normalized, index, validation, issues, budget)
+        except Refused:
+            raise
+        except Exception as exc:  # a bug of ours on odd input: the interchange is rejected
+            _reject_envelope(
+                normalized.isa_fields[index],
+                "024",
+                f"internal error reading interchange {index + 1}: {type(exc).__name__}",
+                validation,
+                issues,
+            )
+        normalized.interchanges[index] = []  # read: its segments live on in the Interchange
     result = validation.result
     result.issues = issues[:MAX_ISSUES]
     result.issues_truncated = max(0, len(issues) - MAX_ISSUES)
@@ -136,12 +187,19 @@ def _envelope_result(isa: list[str], ok: bool, code: str = "000") -> Interchange
 
 
 def _interchange(
-    normalized: Normalized, index: int, validation: Validation, issues: list[Issue]
+    normalized: Normalized,
+    index: int,
+    validation: Validation,
+    issues: list[Issue],
+    budget: Budget,
 ) -> None:
     isa = normalized.isa_fields[index]
     try:
         check_isa(isa)
-        interchange = read_interchange(normalized.canonical(index), isa, normalized.separators)
+        check_structure(normalized.interchanges[index], normalized.separators.element)
+        interchange = read_interchange(
+            normalized.canonical(index), isa, normalized.separators, budget
+        )
     except EnvelopeError as exc:
         _reject_envelope(isa, exc.code, exc.message, validation, issues)
         return
@@ -172,11 +230,12 @@ def _interchange(
             has_map(isa[12], g.version, g.functional_id) for g in business
         )
         if mapped:
-            _hipaa(interchange, normalized.separators, result, ack, issues)
+            _hipaa(interchange, result, ack, issues, budget)
         else:
             _generic(business, isa, result, ack, issues)
     result.ack_kind = _kind(ack.kind)
     validation.acks.append(ack)
+    interchange.text = ""  # validated: the segments are all that is needed from here
 
 
 def _reject_envelope(
@@ -195,12 +254,12 @@ def _reject_envelope(
 
 def _hipaa(
     interchange: Interchange,
-    separators: Separators,
     result: InterchangeResult,
     ack: InterchangeAck,
     issues: list[Issue],
+    budget: Budget,
 ) -> None:
-    outcome = validate_interchange(interchange.text, interchange.isa[12])
+    outcome = validate_interchange(interchange.text, interchange.isa[12], budget)
     by_control = {g.control: g for g in interchange.groups}
     if outcome.crashed is not None or not outcome.ack_sets:
         # pyx12 could not finish: every set is rejected, in an acknowledgement we build.
@@ -291,7 +350,7 @@ def _check_group(
                     level="transaction",
                     code="1",
                     line=transaction.line,
-                    message=f"no segment contract for set {transaction.set_id}",
+                    message=f"no segment contract for set {transaction.set_id[:6]!r}",
                     **where,
                 )
             )

@@ -21,7 +21,7 @@ from contracts.intake import (
     X12_CONTRACT,
     FeedConfig,
 )
-from edi.envelope import normalize
+from edi.envelope import count_segments, decode, read_separators
 from edi.errors import EnvelopeError
 from payouts import (
     PayoutsError,
@@ -113,21 +113,21 @@ def check_bank_statement(path: Path) -> BuiltInCheck:
 def check_x12(path: Path) -> BuiltInCheck:
     """Only "is it X12 at all": anything that starts with an ISA lands, because a broken
     envelope is answered with a TA1 by edi.accept, which the partner's translator understands
-    better than a CSV report. Rows are the transaction sets (ST segments)."""
+    better than a CSV report. Rows are the transaction sets (ST segments), counted as the file
+    streams by (its size limits are edi.accept's)."""
     check = BuiltInCheck(kind="X12")
-    data = path.read_bytes()
+    with path.open("rb") as source:
+        head = source.read(4096)
+    text = decode(head)[0].lstrip()
     try:
-        normalized = normalize(data)
+        separators = read_separators(text)
     except EnvelopeError as exc:
-        if not data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"ISA"):
+        if not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"ISA"):
             check.unreadable = f"not an X12 interchange: {exc}"
             return check
         check.problems.append(BuiltInProblem(1, "ISA", "envelope", str(exc), "warning"))
         return check
-    element = normalized.separators.element
-    check.rows = sum(
-        1 for segments in normalized.interchanges for s in segments if s.startswith("ST" + element)
-    )
+    check.rows = count_segments(path, separators, "ST")
     return check
 
 

@@ -4,7 +4,12 @@
 ``validate FILE`` prints the verdict (``--json``: the ``edi.validation_result`` contract) and
 writes the 997/999/TA1 to ``--ack-out`` (default ``FILE.ack.x12``). Without a database the
 acknowledgement's ISA13 is ``--control-number`` (default 1); the workers allocate real ones per
-partner. Issue values are masked. Exit codes: 0 accepted, 1 rejected, 2 the file cannot be read.
+partner. Issue values are masked.
+
+Exit codes (sysexits, the table of the whole CLI): 0 accepted, 1 read with problems or rejected
+(a TA1 counts: the file was read and answered), 2 usage, 65 refused (not X12, or beyond the EDI
+limits: the JSON says why), 66 no such file (or it cannot be opened), 73 the acknowledgement
+cannot be written, 70 internal error (one line on stderr, never a traceback).
 """
 
 from __future__ import annotations
@@ -16,6 +21,15 @@ from typing import Annotated
 import typer
 
 import edi
+from integrations.cli_support import settings as load_cli_settings
+
+# Local until the CLI's shared exit-code table lands; the values are sysexits'.
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+EXIT_DATAERR = 65  # EX_DATAERR: the input is not what it claims (a typed refusal)
+EXIT_NOINPUT = 66  # EX_NOINPUT: no such file, or not readable
+EXIT_SOFTWARE = 70  # EX_SOFTWARE: a bug of ours
+EXIT_CANTCREAT = 73  # EX_CANTCREAT: the acknowledgement cannot be written
 
 edi_app = typer.Typer(
     help="EDI X12: validate files (pyx12 for HIPAA sets) and write 997/999/TA1.",
@@ -41,27 +55,48 @@ def validate_command(
 ) -> None:
     """Validate FILE, print the result and write the acknowledgement."""
     try:
-        data = file.read_bytes()
+        code = _validate(file, as_json, ack_out, control_number)
+    except typer.Exit:
+        raise
+    except Exception as exc:  # a bug: one line, and never the exit code of an invalid file
+        typer.echo(f"internal error: {type(exc).__name__}: {str(exc)[:200]}", err=True)
+        raise typer.Exit(EXIT_SOFTWARE) from None
+    raise typer.Exit(code)
+
+
+def _validate(file: Path, as_json: bool, ack_out: Path | None, control_number: int) -> int:
+    from activities.edi import edi_limits
+
+    limits = edi_limits(load_cli_settings())
+    try:
+        validation = edi.validate_file(file, limits)
     except OSError as exc:
-        typer.echo(f"cannot read {file}: {exc.strerror}", err=True)
-        raise typer.Exit(2) from None
-    validation = edi.validate(data)
+        typer.echo(f"error: cannot read {file}: {exc.strerror or exc}", err=True)
+        return EXIT_NOINPUT
     result = validation.result
     ack_path = None
     if validation.ack_count:
         when = datetime.now(UTC)
         controls = [edi.AckControl(control_number + i, when) for i in range(validation.ack_count)]
         ack_path = ack_out or file.with_name(file.name + ".ack.x12")
-        ack_path.write_text(validation.acknowledgement(controls))
+        try:
+            ack_path.write_text(validation.acknowledgement(controls))
+        except OSError as exc:
+            typer.echo(f"error: cannot write {ack_path}: {exc.strerror or exc}", err=True)
+            return EXIT_CANTCREAT
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
     else:
         _print(result, ack_path)
-    readable = bool(result.interchanges)
-    raise typer.Exit(0 if result.accepted else (1 if readable else 2))
+    if result.refusal is not None:
+        return EXIT_DATAERR
+    return EXIT_OK if result.accepted else EXIT_PROBLEMS
 
 
 def _print(result: edi.ValidationResult, ack_path: Path | None) -> None:
+    if result.refusal is not None:
+        typer.echo(f"REFUSED ({result.refusal.reason}): {result.refusal.message}")
+        return
     verdict = "accepted" if result.accepted else "REJECTED"
     typer.echo(f"{verdict}; acknowledgement: {result.ack_kind or 'none'}")
     if result.bom_stripped or result.leading_whitespace_stripped:
@@ -105,7 +140,8 @@ def _print(result: edi.ValidationResult, ack_path: Path | None) -> None:
             if part
         )
         value = f" [{issue.value}]" if issue.value else ""
-        typer.echo(f"  {issue.level} {issue.code}: {where}: {issue.message}{value}")
+        level = f"{issue.level} warning" if issue.severity == "warning" else issue.level
+        typer.echo(f"  {level} {issue.code}: {where}: {issue.message}{value}")
     if result.issues_truncated:
         typer.echo(f"  ... and {result.issues_truncated} more")
     if ack_path is not None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from edi.datatypes import is_digits
 from edi.results import ValidationResult
 
 MAX_GAPS_REPORTED = 20
@@ -40,7 +41,7 @@ async def record_inbound(
     records = []
     async with pool.acquire() as conn:
         for interchange in result.interchanges:
-            if not interchange.control_number.isdigit():
+            if not is_digits(interchange.control_number, 9):  # ASCII: '¹'.isdigit() is true
                 continue
             isa13 = int(interchange.control_number)
             async with conn.transaction():

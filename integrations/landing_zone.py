@@ -229,13 +229,22 @@ class LandingZone:
         with self.open(path) as stream:
             yield from iter(lambda: stream.read(CHUNK), b"")
 
-    def read_verified(self, path: Path, digest: str) -> bytes:
-        """The bytes of a landed file, checked against the digest it was handed over with."""
-        with self.open(path) as stream:
-            data = stream.read()
-        if digest_bytes(data) != digest:
+    def read_verified(self, path: Path, digest: str, limit: int | None = None) -> bytes:
+        """The bytes of a landed file, checked against the digest it was handed over with.
+
+        With ``limit``, at most ``limit + 1`` bytes are kept (one more says the file is too
+        large for the reader) while the digest still covers the whole file: a large file never
+        sits in memory whole."""
+        hasher, kept = hashlib.sha256(), bytearray()
+        for chunk in self.read_chunks(path):
+            hasher.update(chunk)
+            if limit is None:
+                kept += chunk
+            elif len(kept) <= limit:
+                kept += chunk[: limit + 1 - len(kept)]
+        if hasher.hexdigest() != digest:
             raise LandedFileChanged(f"landed file {path.name} does not match its digest")
-        return data
+        return bytes(kept)
 
     def read_manifest(self, landed: Path) -> FileManifest | None:
         """The manifest beside a landed file (or its Parquet); None when there is none."""

@@ -141,6 +141,11 @@ class Settings(BaseSettings):
     payroll_breaker_reset_seconds: float = Field(default=30.0, gt=0)
     payroll_provider_attempts: int = Field(default=5, ge=1, le=20)
 
+    # --- EDI X12 limits (edi/limits.py holds the defaults; unset = those) -------------------
+    edi_max_file_bytes: int | None = Field(default=None, ge=1024)
+    edi_max_segment_chars: int | None = Field(default=None, ge=256)
+    edi_seconds_per_mb: float | None = Field(default=None, gt=0)
+
     @field_validator("codec_cors_origins", mode="before")
     @classmethod
     def _origins(cls, value: object) -> object:

@@ -117,6 +117,30 @@ def test_nested_model_change_is_breaking() -> None:
     ]
 
 
+class Line1(BaseModel):
+    code: str
+
+
+class Line2(BaseModel):
+    code: str
+    severity: str = "error"
+
+
+class Lines1(BaseModel):
+    lines: list[Line1] = []
+
+
+class Lines2(BaseModel):
+    lines: list[Line2] = []
+
+
+def test_an_optional_field_added_to_list_items_is_compatible_and_removing_it_is_not() -> None:
+    assert breaking_changes(_shape_of(Lines1), _shape_of(Lines2)) == []
+    assert breaking_changes(_shape_of(Lines2), _shape_of(Lines1)) == [
+        "field 'lines[].severity' was removed"
+    ]
+
+
 def test_check_refuses_an_unversioned_breaking_change(tmp_path: Path) -> None:
     schemas = tmp_path / "schemas"
     shutil.copytree(SCHEMA_DIR, schemas)

@@ -172,3 +172,33 @@ async def test_accept_validates_records_translates_and_delivers_the_ack(
     assert rejected.translation_path is None  # type: ignore[attr-defined]
     ta1 = [s for s in segments(Path(rejected.ack_path).read_text()) if s[0] == "TA1"]  # type: ignore[attr-defined]
     assert ta1 == [["TA1", "000000001", "260401", "1200", "R", "001"]]
+
+
+async def test_accept_ends_a_hostile_file_in_a_typed_outcome_never_an_error(
+    pool: asyncpg.Pool, settings: Settings, sshd_server: LocalSshd
+) -> None:
+    """Issue 14: a file beyond the EDI limits is refused (result written, nothing answered, no
+    retry), and a rejected ISA whose ISA13 holds a Latin-1 superscript ('¹'.isdigit() is true)
+    is answered with a TA1 instead of crashing the control-number store."""
+    feed = feed_for(sshd_server)
+    small = settings.model_copy(update={"edi_max_file_bytes": 1024})
+    activities = EdiActivities(pool, small, None)
+    env = ActivityEnvironment()
+
+    async def accept(data: bytes) -> object:
+        path, digest = _land(settings, data)
+        request = AcceptRequest(
+            feed=feed, landing_path=str(path), sha256=digest, received_at=WHEN, deliver=False
+        )
+        return await asyncio.to_thread(env.run, activities.accept, request)
+
+    big = await accept(interchange(PO).encode() * 8)
+    assert big.outcome == "refused" and big.ack_path is None  # type: ignore[attr-defined]
+    written = json.loads(Path(big.result_path).read_text())  # type: ignore[attr-defined]
+    assert written["refusal"]["reason"] == "too_large"
+
+    odd = interchange(PO).replace("*000000123*0*T*", "*00000012\xb9*0*T*").encode("latin-1")
+    answered = await accept(odd)
+    assert answered.outcome == "rejected" and answered.ack_kind == "TA1"  # type: ignore[attr-defined]
+    ta1 = [s for s in segments(Path(answered.ack_path).read_text()) if s[0] == "TA1"]  # type: ignore[attr-defined]
+    assert ta1 == [["TA1", "000000000", "260401", "1200", "R", "018"]]
