@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from temporalio import activity
 
+from activities.intake_records import counter_description
 from contracts.intake import Deduped, DedupeRequest
 from intake.file_contract import load_contract
 from intake.row_keys import first_occurrences, key_fingerprints
@@ -87,7 +88,7 @@ class RowDedupe:
             )
             unique_path = str(unique)
             meter = activity.metric_meter().create_counter(
-                "intake_row_dedupe_drops", "file intake: rows dropped as duplicates"
+                "intake_row_dedupe_drops", counter_description("intake_row_dedupe_drops")
             )
             meter.with_additional_attributes({"partner": feed.partner_id, "feed": feed.feed}).add(
                 duplicates

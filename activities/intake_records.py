@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import get_args
 from zoneinfo import ZoneInfo
 
 import asyncpg
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.common import MetricMeter
 from temporalio.exceptions import ApplicationError
 
 from activities.audit import write_audit
@@ -26,6 +29,7 @@ from contracts.intake import (
     IntakeRequest,
     KnownDigest,
     LoadedFeed,
+    Outcome,
     Recorded,
     RecordRequest,
     SlaCheck,
@@ -49,13 +53,53 @@ def sla_deadline(feed: FeedConfig, now: datetime) -> datetime | None:
     return datetime.combine(local_day, due, tzinfo=zone).astimezone(UTC)
 
 
+# Every feed counter, each recorded with labels partner and feed (plus ``outcome`` or ``kind``).
+FEED_COUNTERS = (
+    "intake_files_received",
+    "intake_bytes_received",
+    "intake_dedupe_drops",
+    "intake_validation_failures",
+    "intake_schema_drift",
+    "intake_sla_breaches",
+    "intake_alerts",
+    "intake_row_dedupe_drops",
+)
+
+
+def counter_description(name: str) -> str:
+    # One description per name wherever it is created: the exporter keeps one per family.
+    return f"file intake: {name.replace('_', ' ')}"
+
+
 def _count(name: str, feed: str, partner: str, value: int = 1, **labels: str) -> None:
     # Feed metrics go through the worker's Temporal runtime, so they share its Prometheus port.
     if value <= 0:
         return
-    meter = activity.metric_meter()
-    counter = meter.create_counter(name, f"file intake: {name.replace('_', ' ')}")
+    counter = activity.metric_meter().create_counter(name, counter_description(name))
     counter.with_additional_attributes({"partner": partner, "feed": feed, **labels}).add(value)
+
+
+def precreate_feed_counters(
+    meter: MetricMeter, feeds: Iterable[tuple[str, str]], alert_kinds: Iterable[str]
+) -> int:
+    """Create every feed counter at 0 for each (partner, feed): a counter that first appears
+    at 1 has no earlier sample, so Prometheus' ``increase()`` never sees its first event
+    (deploy/observability/alerts.yml). Returns the number of series created."""
+    kinds = sorted(alert_kinds)
+    created = 0
+    for partner, feed in feeds:
+        for name in FEED_COUNTERS:
+            extra: list[dict[str, str]] = [{}]
+            if name == "intake_files_received":
+                extra = [{"outcome": outcome} for outcome in get_args(Outcome)]
+            elif name == "intake_alerts":
+                extra = [{"kind": kind} for kind in kinds]
+            for labels in extra:
+                attributes = {"partner": partner, "feed": feed, **labels}
+                counter = meter.create_counter(name, counter_description(name))
+                counter.with_additional_attributes(attributes).add(0)
+                created += 1
+    return created
 
 
 @dataclass
