@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from temporalio import activity
 
-from activities.intake_records import counter_description
+from activities.intake_records import counter_description, feed_meter
 from contracts.intake import Deduped, DedupeRequest
 from intake.file_contract import load_contract
 from intake.row_keys import first_occurrences, key_fingerprints
@@ -87,7 +87,7 @@ class RowDedupe:
                 publish_once, unique, lambda tmp: pq.write_table(unique_rows, tmp)
             )
             unique_path = str(unique)
-            meter = activity.metric_meter().create_counter(
+            meter = feed_meter().create_counter(
                 "intake_row_dedupe_drops", counter_description("intake_row_dedupe_drops")
             )
             meter.with_additional_attributes({"partner": feed.partner_id, "feed": feed.feed}).add(

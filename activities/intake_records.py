@@ -19,6 +19,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.common import MetricMeter
 from temporalio.exceptions import ApplicationError
+from temporalio.runtime import Runtime
 
 from activities.audit import write_audit
 from contracts.audit import AuditEntry
@@ -71,11 +72,25 @@ def counter_description(name: str) -> str:
     return f"file intake: {name.replace('_', ' ')}"
 
 
+def feed_meter() -> MetricMeter:
+    """The meter of the worker's Temporal runtime (its Prometheus port), for feed metrics.
+
+    Not the activity's own meter: that one adds ``activity_type``, ``task_queue`` and
+    ``namespace``, so its series would never be the ones the worker created at 0 at start
+    (:func:`precreate_feed_counters`), and a feed's first event would be invisible. Only in
+    async activities (the client is not available in sync ones)."""
+    try:
+        runtime = activity.client().service_client.config.runtime
+    except RuntimeError:  # an ActivityEnvironment without a client (unit tests)
+        return activity.metric_meter()
+    return (runtime or Runtime.default()).metric_meter
+
+
 def _count(name: str, feed: str, partner: str, value: int = 1, **labels: str) -> None:
     # Feed metrics go through the worker's Temporal runtime, so they share its Prometheus port.
     if value <= 0:
         return
-    counter = activity.metric_meter().create_counter(name, counter_description(name))
+    counter = feed_meter().create_counter(name, counter_description(name))
     counter.with_additional_attributes({"partner": partner, "feed": feed, **labels}).add(value)
 
 
@@ -273,7 +288,7 @@ class IntakeRecords:
             _count("intake_validation_failures", name, partner)
         if decision.schema_drift:
             _count("intake_schema_drift", name, partner)
-        latency = activity.metric_meter().create_histogram_timedelta(
+        latency = feed_meter().create_histogram_timedelta(
             "intake_processing_latency", "file intake: received to decided"
         )
         latency.with_additional_attributes({"partner": partner, "feed": name}).record(
