@@ -451,3 +451,18 @@ def test_scrape_config_names_the_jobs_the_rules_filter_on() -> None:
             op, value = wanted
             matching = [j for j in jobs if (re.fullmatch(value, j) if op == "=~" else j == value)]
             assert matching, f"{rule['alert']}: no scrape job named {value}"
+
+
+def test_collector_starts_from_the_manifests_variables_without_debug_output() -> None:
+    """The manifests set only INTEGRATIONS_OTLP_ENDPOINT (the collector's address): every
+    variable of the collector's own config has a default, and no pipeline logs spans."""
+    text = (OBSERVABILITY / "otel-collector.yaml").read_text()
+    for reference in re.findall(r"\$\{env:([^}]*)\}", text):
+        assert ":-" in reference, f"${{env:{reference}}} has no default"
+    config = yaml.safe_load(text)
+    for name, pipeline in config["service"]["pipelines"].items():
+        assert not [e for e in pipeline["exporters"] if e.startswith("debug")], name
+    k8s_config = yaml.safe_load((ROOT / "deploy" / "k8s" / "base" / "config.yaml").read_text())
+    endpoint = k8s_config["data"]["INTEGRATIONS_OTLP_ENDPOINT"]
+    port = config["receivers"]["otlp"]["protocols"]["http"]["endpoint"].rsplit(":", 1)[1]
+    assert endpoint.endswith(f":{port}")
