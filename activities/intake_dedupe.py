@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from temporalio import activity
 
+from activities.intake_records import counter_description, feed_meter
 from contracts.intake import Deduped, DedupeRequest
 from intake.file_contract import load_contract
 from intake.row_keys import first_occurrences, key_fingerprints
@@ -87,8 +88,8 @@ class RowDedupe:
                 landing.publish, unique, lambda tmp: pq.write_table(unique_rows, tmp)
             )
             unique_path = str(unique)
-            meter = activity.metric_meter().create_counter(
-                "intake_row_dedupe_drops", "file intake: rows dropped as duplicates"
+            meter = feed_meter().create_counter(
+                "intake_row_dedupe_drops", counter_description("intake_row_dedupe_drops")
             )
             meter.with_additional_attributes({"partner": feed.partner_id, "feed": feed.feed}).add(
                 duplicates

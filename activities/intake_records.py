@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import get_args
 from zoneinfo import ZoneInfo
 
 import asyncpg
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.common import MetricMeter
 from temporalio.exceptions import ApplicationError
+from temporalio.runtime import Runtime
 
 from activities.audit import write_audit
 from contracts.audit import AuditEntry
@@ -26,6 +30,7 @@ from contracts.intake import (
     IntakeRequest,
     KnownDigest,
     LoadedFeed,
+    Outcome,
     Recorded,
     RecordRequest,
     SlaCheck,
@@ -49,13 +54,67 @@ def sla_deadline(feed: FeedConfig, now: datetime) -> datetime | None:
     return datetime.combine(local_day, due, tzinfo=zone).astimezone(UTC)
 
 
+# Every feed counter, each recorded with labels partner and feed (plus ``outcome`` or ``kind``).
+FEED_COUNTERS = (
+    "intake_files_received",
+    "intake_bytes_received",
+    "intake_dedupe_drops",
+    "intake_validation_failures",
+    "intake_schema_drift",
+    "intake_sla_breaches",
+    "intake_alerts",
+    "intake_row_dedupe_drops",
+)
+
+
+def counter_description(name: str) -> str:
+    # One description per name wherever it is created: the exporter keeps one per family.
+    return f"file intake: {name.replace('_', ' ')}"
+
+
+def feed_meter() -> MetricMeter:
+    """The meter of the worker's Temporal runtime (its Prometheus port), for feed metrics.
+
+    Not the activity's own meter: that one adds ``activity_type``, ``task_queue`` and
+    ``namespace``, so its series would never be the ones the worker created at 0 at start
+    (:func:`precreate_feed_counters`), and a feed's first event would be invisible. Only in
+    async activities (the client is not available in sync ones)."""
+    try:
+        runtime = activity.client().service_client.config.runtime
+    except RuntimeError:  # an ActivityEnvironment without a client (unit tests)
+        return activity.metric_meter()
+    return (runtime or Runtime.default()).metric_meter
+
+
 def _count(name: str, feed: str, partner: str, value: int = 1, **labels: str) -> None:
     # Feed metrics go through the worker's Temporal runtime, so they share its Prometheus port.
     if value <= 0:
         return
-    meter = activity.metric_meter()
-    counter = meter.create_counter(name, f"file intake: {name.replace('_', ' ')}")
+    counter = feed_meter().create_counter(name, counter_description(name))
     counter.with_additional_attributes({"partner": partner, "feed": feed, **labels}).add(value)
+
+
+def precreate_feed_counters(
+    meter: MetricMeter, feeds: Iterable[tuple[str, str]], alert_kinds: Iterable[str]
+) -> int:
+    """Create every feed counter at 0 for each (partner, feed): a counter that first appears
+    at 1 has no earlier sample, so Prometheus' ``increase()`` never sees its first event
+    (deploy/observability/alerts.yml). Returns the number of series created."""
+    kinds = sorted(alert_kinds)
+    created = 0
+    for partner, feed in feeds:
+        for name in FEED_COUNTERS:
+            extra: list[dict[str, str]] = [{}]
+            if name == "intake_files_received":
+                extra = [{"outcome": outcome} for outcome in get_args(Outcome)]
+            elif name == "intake_alerts":
+                extra = [{"kind": kind} for kind in kinds]
+            for labels in extra:
+                attributes = {"partner": partner, "feed": feed, **labels}
+                counter = meter.create_counter(name, counter_description(name))
+                counter.with_additional_attributes(attributes).add(0)
+                created += 1
+    return created
 
 
 @dataclass
@@ -229,7 +288,7 @@ class IntakeRecords:
             _count("intake_validation_failures", name, partner)
         if decision.schema_drift:
             _count("intake_schema_drift", name, partner)
-        latency = activity.metric_meter().create_histogram_timedelta(
+        latency = feed_meter().create_histogram_timedelta(
             "intake_processing_latency", "file intake: received to decided"
         )
         latency.with_additional_attributes({"partner": partner, "feed": name}).record(

@@ -12,13 +12,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, Response
-from prometheus_client import make_asgi_app
+from prometheus_client import REGISTRY, CollectorRegistry, make_asgi_app
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 from pydantic import BaseModel
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDReusePolicy
@@ -61,6 +63,21 @@ def _task_queue(settings: Settings, spec: WorkflowSpec) -> str:
     return settings.task_queue_general if spec.queue == "general" else settings.task_queue_sftp
 
 
+class _ApiFamilies(Collector):
+    """The default registry without the ``messaging_*`` families: modules the API imports
+    define them, but only workers and relays record them; served here they would be empty
+    families, or gauges at 0 that read as an idle relay."""
+
+    def collect(self) -> Iterable[Metric]:
+        return (m for m in REGISTRY.collect() if not m.name.startswith("messaging_"))
+
+
+def api_metrics_registry() -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_ApiFamilies())
+    return registry
+
+
 def create_app(
     settings: Settings,
     *,
@@ -95,7 +112,7 @@ def create_app(
         require_bearer(request, token)
 
     # Prometheus scrapes the webhook and in-API relay metrics here (no PII in any of them).
-    app.mount("/metrics", make_asgi_app())
+    app.mount("/metrics", make_asgi_app(api_metrics_registry()))
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

@@ -88,6 +88,7 @@ UI_PORT = 8233
 API_PORT = 8080
 CODEC_PORT = 8081
 WORKER_METRICS_PORT = 9464
+WORKER_APP_METRICS_PORT = 9465  # prometheus_client: messaging consumers, outbox relay
 TEMPORAL_METRICS_PORT = 9233
 SFTP_PORT = 2222
 PAYROLL_SIM_PORT = 8090
@@ -188,6 +189,7 @@ class DevStack:
             ),
             ("INTEGRATIONS_LANDING_ZONE_DIR", path("landing")),
             ("INTEGRATIONS_METRICS_PORT", const(str(WORKER_METRICS_PORT))),
+            ("INTEGRATIONS_APP_METRICS_PORT", const(str(WORKER_APP_METRICS_PORT))),
             ("INTEGRATIONS_SFTP_KEYS_DIR", path("sftp-keys")),
             ("INTEGRATIONS_GNUPG_HOME", path("gnupg")),
             (
@@ -401,7 +403,8 @@ class DevStack:
                     f"files in {self.root}/sshd-{DEMO_PARTNER}/jail)",
                     f"  Payroll provider  http://127.0.0.1:{PAYROLL_SIM_PORT} (the simulator; "
                     "status webhooks to the API's /webhooks/payroll)",
-                    f"  Worker metrics    http://127.0.0.1:{WORKER_METRICS_PORT}/metrics",
+                    f"  Worker metrics    http://127.0.0.1:{WORKER_METRICS_PORT}/metrics (SDK, "
+                    f"feeds), http://127.0.0.1:{WORKER_APP_METRICS_PORT}/metrics (messaging)",
                     f"  Temporal metrics  http://127.0.0.1:{TEMPORAL_METRICS_PORT}/metrics",
                     f"  Logs              {self.logs}/",
                     "  Secrets           .dev/env (mode 600; `set -a; . .dev/env` to use the CLI)",

@@ -115,7 +115,8 @@ def _peek(entity: str, count: int, *, dead_letters: bool) -> None:
 def relay(
     batch_size: Annotated[int, typer.Option(min=1, max=5000)] = 200,
     metrics_port: Annotated[
-        int | None, typer.Option(help="Serve Prometheus metrics here (default: the setting).")
+        int | None,
+        typer.Option(help="Serve Prometheus metrics here (default: the app metrics port)."),
     ] = None,
 ) -> None:
     """Publish outbox events to the events topic until SIGTERM or Ctrl-C (safe beside the
@@ -128,7 +129,9 @@ def relay(
 
     settings = _settings()
     logs.configure(settings.log_level)
-    port = metrics_port or settings.metrics_port
+    # prometheus_client metrics belong on the app metrics port, as in the workers: the one that
+    # the scrape config and the dead-letter and relay alerts expect.
+    port = metrics_port or settings.app_metrics_port
     if port:
         start_http_server(port, addr="0.0.0.0")
 

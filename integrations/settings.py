@@ -105,11 +105,11 @@ class Settings(BaseSettings):
 
     # --- Observability ---------------------------------------------------------------------
     # Workers: the Temporal SDK's metrics (task latencies, slots, activity failures, feed
-    # metrics). Relays (`webhooks relay`, `messaging relay`): their own metrics.
+    # metrics).
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
-    # Workers: this process's prometheus_client metrics (messaging consumers, outbox relay) on a
-    # second port, because the SDK's exporter owns metrics_port. The API serves its own at
-    # /metrics on its HTTP port.
+    # Workers and relays (`webhooks relay`, `messaging relay`): the process's prometheus_client
+    # metrics (messaging consumers, outbox and inbox relays); a second port in workers, because
+    # the SDK's exporter owns metrics_port. The API serves its own at /metrics on its HTTP port.
     app_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     log_level: str = "INFO"
     # OpenTelemetry collector, OTLP over HTTP (e.g. http://otel-collector:4318): traces are

@@ -47,10 +47,44 @@ def _configured_otlp_endpoint() -> str | None:
         return None  # the process's own settings check reports it
 
 
+# The worker's SDK metrics carry this prefix instead of the SDK's default ``temporal_``: the
+# Temporal server exports the same names for its own internal workers, and a rule or panel on
+# ``temporal_request_failure`` would mix the two (the server's idempotent starts answer
+# ALREADY_EXISTS). The project's own meter metrics (``intake_*``) carry no prefix.
+SDK_METRIC_PREFIX = "integrations_temporal_"
+
+# Milliseconds. The SDK's default buckets end at 10 s (60 s for some), below the thresholds the
+# alert rules compare a quantile with (deploy/observability/alerts.yml): a quantile never goes
+# above its largest finite bucket, so every histogram a rule reads gets buckets past its threshold.
+LATENCY_BUCKETS_MS: tuple[float, ...] = (
+    50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 120_000, 300_000,
+    600_000, 900_000, 1_800_000, 3_600_000, 14_400_000,
+)  # fmt: skip
+HISTOGRAM_BUCKETS: dict[str, tuple[float, ...]] = {
+    "intake_processing_latency": LATENCY_BUCKETS_MS,
+    **{
+        SDK_METRIC_PREFIX + name: LATENCY_BUCKETS_MS
+        for name in (
+            "activity_schedule_to_start_latency",
+            "workflow_task_schedule_to_start_latency",
+            "activity_execution_latency",
+            "workflow_endtoend_latency",
+        )
+    },
+}
+
+
 def runtime_with_metrics(port: int | None) -> Runtime | None:
-    """A Temporal runtime exporting SDK metrics (task latencies, slots, polls) on ``port``."""
+    """A Temporal runtime exporting SDK metrics (task latencies, slots, polls) and the feed
+    metrics recorded through its meter on ``port``."""
     if port is None:
         return None
     return Runtime(
-        telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"0.0.0.0:{port}"))
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(
+                bind_address=f"0.0.0.0:{port}",
+                histogram_bucket_overrides={k: list(v) for k, v in HISTOGRAM_BUCKETS.items()},
+            ),
+            metric_prefix=SDK_METRIC_PREFIX,
+        )
     )

@@ -41,7 +41,8 @@ def relay(
     batch_size: Annotated[int, typer.Option(min=1, max=5000)] = 200,
     concurrency: Annotated[int, typer.Option(min=1, max=512, help="Signals in flight.")] = 32,
     metrics_port: Annotated[
-        int | None, typer.Option(help="Serve Prometheus metrics here (default: the setting).")
+        int | None,
+        typer.Option(help="Serve Prometheus metrics here (default: the app metrics port)."),
     ] = None,
 ) -> None:
     """Forward inbox events to Temporal by signal-with-start until SIGTERM or Ctrl-C."""
@@ -54,7 +55,9 @@ def relay(
 
     settings = _settings()
     logs.configure(settings.log_level)
-    port = metrics_port or settings.metrics_port
+    # prometheus_client metrics belong on the app metrics port, as in the workers: the one that
+    # the scrape config and the dead-letter and relay alerts expect.
+    port = metrics_port or settings.app_metrics_port
     if port:
         start_http_server(port, addr="0.0.0.0")
 

@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OBSERVABILITY = ROOT / "deploy" / "observability"
 ALERTS = OBSERVABILITY / "alerts.yml"
 DASHBOARD = OBSERVABILITY / "dashboard.json"
+RUNBOOK_BASE = "https://github.com/enterprise-integrations/integrations/blob/main/docs/runbooks/"
 SKIP_DIRS = {".venv", "tests", "benchmarks", "deploy", "build", ".git", ".dev"}
 METER_KINDS = {
     "create_counter": "counter",
@@ -225,6 +226,14 @@ async def exported(temporal_env: WorkflowEnvironment) -> Exported:
     return found
 
 
+# Not the service's: the Temporal server's and Prometheus' own (tests/test_alerts_prometheus.py
+# queries them live from a dev server and a real Prometheus).
+SERVER_METRICS = {
+    "approximate_backlog_age_seconds": {"namespace", "taskqueue", "task_type", "partition"},
+    "up": {"job", "instance"},
+}
+
+
 # --- what the rules and the dashboard query -------------------------------------------------------
 
 PROMQL_WORDS = {
@@ -240,6 +249,7 @@ def metric_selectors(expr: str) -> list[tuple[str, set[str]]]:
     """(metric, label names it is filtered on) for every metric an expression reads."""
     text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)  # strings cannot hold metric names
     text = re.sub(r"\[[^\]]*\]", "", text)  # range selectors
+    text = re.sub(r"\boffset\s+-?[0-9smhdwy]+", "", text)  # offset 15m
     selectors: list[tuple[str, set[str]]] = []
     for match in re.finditer(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(\{[^}]*\})?\s*(\()?", text):
         name, braces, call = match.groups()
@@ -277,10 +287,13 @@ def test_expression_parser_finds_metrics_and_their_labels() -> None:
     expr = (
         'sum by (partner, feed) (rate(intake_files_received{outcome="quarantined", feed=~"a.*"}'
         "[1h])) / ignoring (x) group_left sum(rate(temporal_request[5m])) > 0.5"
+        " or (intake_alerts > 0 unless intake_alerts offset 15m)"
     )
     assert metric_selectors(expr) == [
         ("intake_files_received", {"outcome", "feed"}),
         ("temporal_request", set()),
+        ("intake_alerts", set()),
+        ("intake_alerts", set()),
     ]
 
 
@@ -289,7 +302,7 @@ async def test_every_queried_metric_is_exported_with_its_labels(
     source: str, exported: Exported
 ) -> None:
     exprs = [r["expr"] for r in alert_rules()] if source == "alerts" else dashboard_exprs()
-    known = {**exported.labels, **prometheus_client_metrics()}
+    known = {**exported.labels, **prometheus_client_metrics(), **SERVER_METRICS}
     queried = [sel for expr in exprs for sel in metric_selectors(expr)]
     assert queried, f"no metric found in {source}"
     unknown = sorted({name for name, _ in queried if name not in known})
@@ -308,21 +321,25 @@ def test_the_sli_families_are_all_covered() -> None:
         "latency": "intake_processing_latency_bucket",
         "quarantine/error": "intake_validation_failures",
         "drift": "intake_schema_drift",
-        "workflow failures": "temporal_workflow_failed",
-        "activity failures": "temporal_activity_execution_failed",
-        "backlog": "temporal_activity_schedule_to_start_latency_bucket",
+        "workflow failures": "integrations_temporal_workflow_failed",
+        "activity failures": "integrations_temporal_activity_execution_failed",
+        "backlog": "approximate_backlog_age_seconds",
+        "slow to start": "integrations_temporal_activity_schedule_to_start_latency_bucket",
         "dead letters": "messaging_dead_lettered_total",
         "webhooks": "webhook_inbox_oldest_unforwarded_seconds",
-        "sdk": "temporal_request_failure",
+        "sdk": "integrations_temporal_request_failure",
     }
     in_rules = {n for r in alert_rules() for n, _ in metric_selectors(r["expr"])}
     in_board = {n for e in dashboard_exprs() for n, _ in metric_selectors(e)}
     for family, metric in families.items():
         assert metric in in_board, f"dashboard lacks {family} ({metric})"
-    for metric in ("intake_sla_breaches", "intake_schema_drift", "temporal_workflow_failed",
-                   "temporal_activity_execution_failed", "messaging_dead_lettered_total",
-                   "webhook_inbox_oldest_unforwarded_seconds", "intake_processing_latency_bucket",
-                   "temporal_activity_schedule_to_start_latency_bucket"):  # fmt: skip
+    for metric in ("intake_sla_breaches", "intake_schema_drift",
+                   "integrations_temporal_workflow_failed",
+                   "integrations_temporal_activity_execution_failed",
+                   "messaging_dead_lettered_total", "webhook_inbox_oldest_unforwarded_seconds",
+                   "intake_processing_latency_bucket", "approximate_backlog_age_seconds",
+                   "integrations_temporal_activity_schedule_to_start_latency_bucket",
+                   "up"):  # fmt: skip
         assert metric in in_rules, f"no alert on {metric}"
 
 
@@ -337,26 +354,68 @@ def test_meter_metrics_are_found_in_the_code() -> None:
 
 
 def test_alert_rules_pass_promtool_and_link_runbooks() -> None:
-    promtool = shutil.which("promtool")
-    if promtool:  # Debian's `prometheus` package
-        result = subprocess.run(
-            [promtool, "check", "rules", str(ALERTS)], capture_output=True, text=True, timeout=60
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
+    promtool = shutil.which("promtool")  # Debian's `prometheus` package (scripts/bootstrap)
+    assert promtool, "promtool missing: run scripts/bootstrap"
+    result = subprocess.run(
+        [promtool, "check", "rules", str(ALERTS)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
     names = set()
     for rule in alert_rules():
         assert set(rule) <= {"alert", "expr", "for", "labels", "annotations", "keep_firing_for"}
         assert rule["alert"] not in names and re.fullmatch(r"[A-Z][A-Za-z]+", rule["alert"])
         names.add(rule["alert"])
         assert rule["labels"]["severity"] in {"page", "warning"}, rule["alert"]
-        assert rule["annotations"]["summary"], rule["alert"]
-        runbook, _, anchor = rule["annotations"]["runbook"].partition("#")
-        text = (ROOT / runbook).read_text()
+        annotations = rule["annotations"]
+        assert set(annotations) == {"summary", "description", "runbook_url"}, rule["alert"]
+        assert annotations["summary"] and len(annotations["description"]) > 40, rule["alert"]
+        url = annotations["runbook_url"]
+        assert url.startswith(RUNBOOK_BASE), f"{rule['alert']}: {url}"
+        runbook, _, anchor = url.removeprefix(RUNBOOK_BASE).partition("#")
+        text = (ROOT / "docs" / "runbooks" / runbook).read_text()
         headings = {
             re.sub(r"[^a-z0-9 -]", "", h.lower()).strip().replace(" ", "-")
             for h in re.findall(r"^#+\s+(.*)$", text, flags=re.MULTILINE)
         }
         assert anchor in headings, f"{rule['alert']}: {runbook} has no section #{anchor}"
+
+
+def test_event_rules_fire_on_a_series_that_just_appeared() -> None:
+    """A counter read with increase() alone misses its first event when the series appears at
+    1: every rule on an event counter also fires on `x > 0 unless x offset w`."""
+    event_counters = {
+        "intake_sla_breaches", "intake_schema_drift", "intake_alerts",
+        "integrations_temporal_workflow_failed",
+        "integrations_temporal_workflow_task_execution_failed", "messaging_dead_lettered_total",
+    }  # fmt: skip
+    for rule in alert_rules():
+        read = {name for name, _ in metric_selectors(rule["expr"])} & event_counters
+        expr = " ".join(rule["expr"].split())
+        for metric in read:
+            new_series = rf"\b{metric}(\{{[^}}]*\}})? > 0 unless {metric}\b"
+            assert re.search(new_series, expr), f"{rule['alert']}: {metric}: no new-series clause"
+
+
+def test_rate_rules_have_a_minimum_traffic_guard() -> None:
+    for name in ("ActivityFailureRateHigh", "FeedQuarantineRateHigh", "TemporalRequestsFailing"):
+        rule = next(r for r in alert_rules() if r["alert"] == name)
+        assert re.search(r"\)\s*>=\s*\d+\s*$", rule["expr"].strip()), name
+
+
+def test_histogram_buckets_cover_every_rule_threshold() -> None:
+    """histogram_quantile never exceeds the largest finite bucket: each threshold a rule
+    compares a quantile of a worker histogram with must sit below it."""
+    checked = 0
+    for rule in alert_rules():
+        for part in " ".join(rule["expr"].split()).split("histogram_quantile(")[1:]:
+            metric = re.search(r"(\w+)_bucket\b", part)
+            threshold = re.search(r"\)\s*>\s*(\d+)", part)
+            assert metric and threshold, rule["alert"]
+            buckets = telemetry.HISTOGRAM_BUCKETS.get(metric.group(1))
+            assert buckets, f"{rule['alert']}: {metric.group(1)} has the SDK's default buckets"
+            assert max(buckets) > float(threshold.group(1)), f"{rule['alert']}: buckets end below"
+            checked += 1
+    assert checked >= 3  # IntakeLatencyHigh, TasksSlowToStart (activities, workflow tasks)
 
 
 def test_dashboard_is_well_formed() -> None:
@@ -373,3 +432,37 @@ def test_dashboard_is_well_formed() -> None:
     for expr in dashboard_exprs():
         for var in re.findall(r"\$(\w+)", expr):
             assert var.startswith("__") or var in variables, var
+
+
+def test_scrape_config_names_the_jobs_the_rules_filter_on() -> None:
+    """The `up` rules filter on job names: deploy/observability/prometheus.yml must produce
+    them (Debian's promtool is built without Kubernetes discovery, so this is checked here)."""
+    config = yaml.safe_load((OBSERVABILITY / "prometheus.yml").read_text())
+    assert config["rule_files"] == ["alerts.yml"]
+    jobs = set()
+    for scrape in config["scrape_configs"]:
+        jobs.add(scrape["job_name"])
+        for relabel in scrape.get("relabel_configs", []):
+            if relabel.get("target_label") == "job":
+                jobs.add(relabel["replacement"].replace("$1", "worker-general"))
+    assert {"temporal", "integrations-worker-general", "integrations-worker-general-app"} <= jobs
+    for rule in alert_rules():
+        for wanted in re.findall(r'up\{job(=~?)"([^"]+)"\}', rule["expr"]):
+            op, value = wanted
+            matching = [j for j in jobs if (re.fullmatch(value, j) if op == "=~" else j == value)]
+            assert matching, f"{rule['alert']}: no scrape job named {value}"
+
+
+def test_collector_starts_from_the_manifests_variables_without_debug_output() -> None:
+    """The manifests set only INTEGRATIONS_OTLP_ENDPOINT (the collector's address): every
+    variable of the collector's own config has a default, and no pipeline logs spans."""
+    text = (OBSERVABILITY / "otel-collector.yaml").read_text()
+    for reference in re.findall(r"\$\{env:([^}]*)\}", text):
+        assert ":-" in reference, f"${{env:{reference}}} has no default"
+    config = yaml.safe_load(text)
+    for name, pipeline in config["service"]["pipelines"].items():
+        assert not [e for e in pipeline["exporters"] if e.startswith("debug")], name
+    k8s_config = yaml.safe_load((ROOT / "deploy" / "k8s" / "base" / "config.yaml").read_text())
+    endpoint = k8s_config["data"]["INTEGRATIONS_OTLP_ENDPOINT"]
+    port = config["receivers"]["otlp"]["protocols"]["http"]["endpoint"].rsplit(":", 1)[1]
+    assert endpoint.endswith(f":{port}")

@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
 from activities.ach import AchActivities
@@ -24,7 +25,7 @@ from activities.demo import DemoActivities
 from activities.edi import EdiActivities
 from activities.intake_dedupe import RowDedupe
 from activities.intake_files import FileActivities
-from activities.intake_records import IntakeRecords
+from activities.intake_records import IntakeRecords, precreate_feed_counters
 from activities.messaging import MessagingActivities
 from activities.onboarding import OnboardingFiles, OnboardingRecords
 from activities.outbox import OutboxActivities
@@ -34,6 +35,7 @@ from integrations.messaging.runtime import consumers_configured, run_messaging
 from integrations.settings import Settings
 from integrations.temporal_client import key_ring_from
 from workflows.catalog import Queue, workflows_for
+from workflows.file_intake import ALERTING_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +144,19 @@ def build_worker(
     return worker, executor
 
 
+async def precreate_metrics(client: Client, pool: asyncpg.Pool) -> None:
+    """The feed counters at 0 for every feed in the database, so the first event of each is an
+    increase Prometheus sees (deploy/observability/alerts.yml)."""
+    runtime = client.service_client.config.runtime or Runtime.default()
+    feeds = await pool.fetch("SELECT partner_id, feed FROM feeds ORDER BY partner_id, feed")
+    created = precreate_feed_counters(
+        runtime.metric_meter,
+        [(row["partner_id"], row["feed"]) for row in feeds],
+        ALERTING_ERRORS | {"systemic"},
+    )
+    log.info("feed metrics created at 0: %d series for %d feeds", created, len(feeds))
+
+
 async def run_workers(
     client: Client,
     settings: Settings,
@@ -162,6 +177,7 @@ async def run_workers(
         build_worker(client, settings, q, pool, graceful_shutdown_seconds=graceful_shutdown_seconds)
         for q in queues
     ]
+    await precreate_metrics(client, pool)
     runs = [asyncio.create_task(worker.run()) for worker, _ in built]
     log.info("workers polling task queues %s", ", ".join(task_queue(settings, q) for q in queues))
     # Azure messaging consumers (docs/messaging.md): only when settings configure a namespace.

@@ -36,7 +36,7 @@ from contracts.messaging import Envelope, PayoutResolveCommand
 from contracts.payout_case import Resolve
 from contracts.payouts import PAYOUT_WORKFLOW, PSP_EVENT_SIGNAL, PayoutStart, PspEvent
 from integrations.messaging import envelope as wire
-from integrations.messaging.errors import PoisonMessage, is_transient
+from integrations.messaging.errors import DEAD_LETTER_REASONS, PoisonMessage, is_transient
 from integrations.messaging.metrics import COMMANDS, DEAD_LETTERED, IN_FLIGHT
 
 log = logging.getLogger(__name__)
@@ -162,6 +162,12 @@ class CommandConsumer:
         self.max_in_flight = max_in_flight
         self.max_backoff = max_backoff_seconds
         self._transient_failures = 0
+        # Every outcome and dead-letter reason at 0 from the start, so the first dead letter is
+        # an increase Prometheus sees (deploy/observability/alerts.yml).
+        for reason in DEAD_LETTER_REASONS:
+            DEAD_LETTERED.labels(queue, reason)
+        for outcome in ("completed", "duplicate", "dead_lettered", "abandoned"):
+            COMMANDS.labels(queue, outcome)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Receive and handle until ``stop``; a lost connection is reopened after a pause."""

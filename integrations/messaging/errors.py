@@ -16,8 +16,19 @@ class NotConfigured(MessagingError):
     """No connection string or namespace is configured for what was asked."""
 
 
+# Every dead-letter reason a consumer gives (the metrics create each at 0 per queue).
+DEAD_LETTER_REASONS = (
+    "InvalidEnvelope",  # not JSON, or not an envelope
+    "UnknownCommand",  # no route for its event type
+    "ContractViolation",  # the payload fails its contract
+    "Rejected",  # the workflow's validator refused it
+    "MaxAttemptsExceeded",  # failed on every delivery
+)
+
+
 class PoisonMessage(MessagingError):
-    """A message that can never succeed; ``reason`` is the dead-letter reason."""
+    """A message that can never succeed; ``reason`` (one of DEAD_LETTER_REASONS) is the
+    dead-letter reason."""
 
     def __init__(self, reason: str, description: str) -> None:
         super().__init__(f"{reason}: {description}")
