@@ -13,6 +13,7 @@ quarantines the file and sends the report). Only an unreadable file raises ``Fil
 from __future__ import annotations
 
 import bisect
+import io
 import os
 import threading
 from array import array
@@ -39,6 +40,7 @@ from intake.findings import (
     ValidationSummary,
     shown_value,
 )
+from intake.read_limits import DEFAULT_LIMITS, LineLengths, ReadLimits
 from intake.schema_drift import compare_header
 
 DEFAULT_BLOCK_SIZE: Final = 8 << 20  # large enough for Arrow to be efficient
@@ -61,12 +63,21 @@ class _Source:
     - Quote characters are counted: an odd total means a quoted field never closed, which Arrow
       silently reads as running to the end of the file.
     - The last line gets its newline: Arrow cannot read a header-only file without one.
+    - A line longer than ``max_line_bytes`` ends the input before Arrow sees it (Arrow holds a
+      whole row in one block and allocates per field: a 50 MB line took it to gigabytes);
+      ``lines.too_long_line`` then says which line, and the file is refused.
     """
 
     def __init__(
-        self, stream: BinaryIO, quote: bytes | None, utf8: bool, ahead: int | None = None
+        self,
+        stream: BinaryIO,
+        quote: bytes | None,
+        utf8: bool,
+        ahead: int | None = None,
+        max_line_bytes: int | None = None,
     ) -> None:
         self._stream = stream
+        self.lines = LineLengths(max_line_bytes) if max_line_bytes is not None else None
         self._quote = quote
         self._utf8 = utf8
         # Arrow's reader queues up to 32 blocks ahead in the background; holding it to a few
@@ -124,14 +135,18 @@ class _Source:
             self._blocks += 1
         while not self._eof and (size < 0 or len(self._out) < size):
             chunk = self._stream.read(size if size > 0 else 1 << 20)
-            if not chunk:
+            stop = not chunk
+            if chunk and self.lines is not None and (cut := self.lines.check(chunk)) is not None:
+                chunk, stop = chunk[:cut], True
+            if chunk:
+                self._append(self._clean(chunk, final=False))
+            if stop:
                 self._eof = True
                 if self._carry:
                     self._append(self._clean(b"", final=True))
                 if self._last not in (b"\n", b"\r"):
                     self._out += b"\n"
                 break
-            self._append(self._clean(chunk, final=False))
         n = len(self._out) if size < 0 else min(size, len(self._out))
         data = bytes(self._out[:n])
         del self._out[:n]
@@ -286,9 +301,12 @@ class FileValidator:
         *,
         block_size: int = DEFAULT_BLOCK_SIZE,
         max_errors: int = DEFAULT_MAX_ERRORS,
+        limits: ReadLimits = DEFAULT_LIMITS,
     ) -> None:
         self.contract = contract
-        self.block_size = block_size
+        self.limits = limits
+        # Arrow needs a whole row inside one block; the line limit keeps rows below half of it.
+        self.block_size = max(block_size, 2 * limits.max_line_bytes)
         self.max_errors = max_errors
         strip = isinstance(contract, CsvFileContract) and contract.csv.strip_whitespace
         self.checks = [
@@ -316,12 +334,20 @@ class FileValidator:
             size = os.stat(path).st_size
         except OSError as exc:
             raise FileUnreadable(f"{path}: {exc.strerror or exc}") from exc
-        if contract.max_file_bytes is not None and size > contract.max_file_bytes:
+        allowed = [
+            (limit, who)
+            for limit, who in (
+                (contract.max_file_bytes, "the contract allows"),
+                (self.limits.max_content_bytes, "files are limited to"),
+            )
+            if limit is not None and size > limit
+        ]
+        if allowed:
+            limit, who = allowed[0]
             findings.problems.append(
                 FileProblem(
                     rule=Rule.FILE_TOO_LARGE,
-                    message=f"the file has {size:,} bytes; the contract allows "
-                    f"{contract.max_file_bytes:,}",
+                    message=f"the file has {size:,} bytes; {who} {limit:,}",
                 )
             )
             return self._summary(findings, size, None)
@@ -368,7 +394,13 @@ class FileValidator:
         else:
             quote = None
         with open(path, "rb") as stream:
-            source = _Source(stream, quote, utf8=contract.encoding == "utf-8", ahead=_BLOCKS_AHEAD)
+            source = _Source(
+                stream,
+                quote,
+                utf8=contract.encoding == "utf-8",
+                ahead=_BLOCKS_AHEAD,
+                max_line_bytes=self.limits.max_line_bytes,
+            )
             batches = self._batches(path, source, findings)
             if batches is None:
                 return
@@ -388,6 +420,11 @@ class FileValidator:
                     if pending is not None:
                         pending.result()
             except (pa.ArrowException, UnicodeError) as exc:
+                if source.lines is not None and source.lines.too_long_line is not None:
+                    # Arrow choked on the cut-off line: the line's length is the problem.
+                    line = source.lines.too_long_line
+                    findings.problems.append(_line_too_long(line, source.lines.limit))
+                    return
                 findings.problems.append(
                     FileProblem(
                         rule=Rule.MALFORMED_FILE,
@@ -401,6 +438,10 @@ class FileValidator:
                 # Let the reader run free before waiting for it, or it waits on us.
                 source.release()
                 ahead.close()
+        if source.lines is not None and source.lines.too_long_line is not None:
+            # The rest of the file was never read: its quote count means nothing.
+            findings.problems.append(_line_too_long(source.lines.too_long_line, source.lines.limit))
+            return
         if quote is not None and source.quotes % 2:
             # RFC 4180 §2.5-2.7: quotes come in pairs; an odd count means a field was never
             # closed (Arrow then swallows the rest of the file into it) or a stray quote.
@@ -512,17 +553,21 @@ class FileValidator:
             ignore_empty_lines=True,
             invalid_row_handler=lambda _row: "skip",
         )
-        # Only the header is wanted: a small first block keeps type inference on it cheap.
+        head = self._head(path, findings)
+        if head is None:
+            return None
+        # Only the header is wanted: Arrow reads it from the bounded head, in memory, so no
+        # reader thread is left behind on the file (one left reading a 50 MB line aborted the
+        # process at exit).
         first_block = pa_csv.ReadOptions(
-            use_threads=False, block_size=min(read.block_size, 1 << 20), encoding=read.encoding
+            use_threads=False, block_size=len(head) + 64, encoding=read.encoding
         )
         try:
-            with open(path, "rb") as stream:
-                names: list[str] = pa_csv.open_csv(
-                    _Source(stream, None, utf8=read.encoding == "utf-8"),
-                    read_options=first_block,
-                    parse_options=peek,
-                ).schema.names
+            names: list[str] = pa_csv.open_csv(
+                _Source(io.BytesIO(head), None, utf8=read.encoding == "utf-8"),
+                read_options=first_block,
+                parse_options=peek,
+            ).schema.names
         except (pa.ArrowException, UnicodeError) as exc:
             findings.problems.append(_unreadable_start(exc))
             return None
@@ -546,6 +591,43 @@ class FileValidator:
             )
             return None
         return names
+
+    def _head(self, path: Path, findings: _Findings) -> bytes | None:
+        """The first lines of the file, at most the line limit long and ending on a line
+        break, once the header line is known to be within the line and column limits; or None
+        (with a finding) when it is not. Read before any parser sees the file."""
+        contract = self.contract
+        assert isinstance(contract, CsvFileContract)
+        limit = self.limits.max_line_bytes
+        with open(path, "rb") as stream:
+            head = stream.read(limit + 1)
+        lines = LineLengths(limit)
+        cut = lines.check(head)
+        # Arrow skips blank lines before the header, so they do not count towards its length.
+        start = len(head) - len(head.lstrip(b"\r\n"))
+        if cut is not None and lines.too_long_line is not None and cut <= start:
+            findings.problems.append(_line_too_long(lines.too_long_line, limit))
+            return None
+        if len(head) > limit:
+            head = head[: cut if cut is not None else _after_last_break(head)]
+        end = _first_break(head, start)
+        header = head[start:end]
+        try:
+            delimiter = contract.csv.delimiter.encode(contract.encoding)
+        except UnicodeError:
+            delimiter = contract.csv.delimiter.encode("utf-8")
+        # Every delimiter counts, quoted or not: cheap, and only ever over-counts.
+        columns = header.count(delimiter) + 1
+        allowed = max(self.limits.max_columns, len(contract.columns))
+        if columns > allowed:
+            findings.problems.append(
+                FileProblem(
+                    rule=Rule.TOO_MANY_COLUMNS,
+                    message=f"the header has {columns:,} columns; at most {allowed:,} are read",
+                )
+            )
+            return None
+        return head
 
     # -- checking ------------------------------------------------------------------------------
 
@@ -685,6 +767,24 @@ def _field(records: pa.Array, start: int, length: int, justify: str, pad: str) -
     return trimmed
 
 
+def _first_break(data: bytes, start: int) -> int:
+    """The position of the first line break at or after ``start``, or the end of ``data``."""
+    found = [i for i in (data.find(b"\n", start), data.find(b"\r", start)) if i >= 0]
+    return min(found) if found else len(data)
+
+
+def _after_last_break(data: bytes) -> int:
+    return max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
+
+
+def _line_too_long(line: int, limit: int) -> FileProblem:
+    return FileProblem(
+        rule=Rule.LINE_TOO_LONG,
+        message=f"line {line:,} is longer than {limit:,} bytes, the most a line may hold; "
+        "the file was not read past it",
+    )
+
+
 def _unreadable_start(exc: BaseException) -> FileProblem:
     text = str(exc)
     if "Empty CSV file" in text:
@@ -700,9 +800,10 @@ def compile_validator(
     *,
     block_size: int = DEFAULT_BLOCK_SIZE,
     max_errors: int = DEFAULT_MAX_ERRORS,
+    limits: ReadLimits = DEFAULT_LIMITS,
 ) -> FileValidator:
     """Compile ``contract`` into a validator (regexes, Arrow types and value sets built once)."""
-    return FileValidator(contract, block_size=block_size, max_errors=max_errors)
+    return FileValidator(contract, block_size=block_size, max_errors=max_errors, limits=limits)
 
 
 def validate_file(
