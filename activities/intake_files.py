@@ -11,12 +11,14 @@ volume in production), because fetch and process may run on different workers.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
 import re
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +44,19 @@ from intake.built_in import check_built_in
 from intake.error_report import REPORT_COLUMNS, render_csv, render_json
 from intake.errors import ChecksumMismatch, ContractError, NamingError, UnsafeFileName
 from intake.file_contract import CsvFileContract, FixedWidthFileContract, load_contract
+from intake.findings import FileProblem, Rule, ValidationSummary
 from intake.naming import check_safe_name, read_chunks, verify_crc32
-from intake.validation import compile_validator
+from intake.read_limits import ReadLimits
+from intake.validation import validate_file
 from integrations.landing_zone import copy_once, write_text_once
 from integrations.pgp import Keyring, PgpError
+from integrations.reader_sandbox import (
+    ReaderCrashed,
+    ReaderOutOfMemory,
+    ReaderRefused,
+    ReaderTimedOut,
+    run_sandboxed,
+)
 from integrations.settings import Settings
 from integrations.sftp import (
     RemoteFile,
@@ -67,6 +78,30 @@ def _application_error(exc: SftpError | PgpError) -> ApplicationError:
         f"{type(exc).__name__}: {exc}",
         type=exc.error_type,
         non_retryable=not exc.retryable,
+    )
+
+
+_REFUSAL_RULES: dict[type[ReaderRefused], Rule] = {
+    ReaderTimedOut: Rule.READ_TIMED_OUT,
+    ReaderOutOfMemory: Rule.READ_OUT_OF_MEMORY,
+    ReaderCrashed: Rule.READ_CRASHED,
+}
+
+
+def _refused_summary(contract: Contract, size: int, refusal: ReaderRefused) -> ValidationSummary:
+    rule = _REFUSAL_RULES.get(type(refusal), Rule.READ_CRASHED)
+    return ValidationSummary(
+        file_contract=contract.name,
+        schema_version=contract.schema_version,
+        status="rejected",
+        bytes=size,
+        rows_total=0,
+        rows_valid=0,
+        rows_invalid=0,
+        bad_row_percent=Decimal(0),
+        file_problems=(
+            FileProblem(rule=rule, message=f"the file could not be read: {refusal.reason}"),
+        ),
     )
 
 
@@ -131,7 +166,42 @@ class FileActivities:
     def _size_limit(self, feed: FeedConfig, contract: Contract | None) -> int | None:
         if feed.max_file_bytes is not None:
             return feed.max_file_bytes
-        return contract.max_file_bytes if contract is not None else None
+        if contract is None:  # a built-in format: no contract file states a size
+            return self.settings.builtin_max_file_bytes
+        return contract.max_file_bytes
+
+    def _validate(
+        self, contract: Contract, content: Path, parquet: Path, *, decrypted: bool
+    ) -> ValidationSummary:
+        """Validate in a child process with a deadline and a memory cap (pyarrow's reader
+        cannot be stopped from a thread); a stopped reader becomes a rejected summary, so the
+        file is quarantined with a report and never retried."""
+        limits = self.settings.read_limits()
+        if not decrypted:  # the decompressed-size limit is for what decryption produced
+            limits = ReadLimits(
+                max_line_bytes=limits.max_line_bytes, max_columns=limits.max_columns
+            )
+        sandbox = self.settings.sandbox_limits()
+        timeout = activity.info().start_to_close_timeout
+        if timeout is not None:
+            # Refuse the file before Temporal times the activity out and retries it.
+            elapsed = (datetime.now(UTC) - activity.info().started_time).total_seconds()
+            sandbox = replace(sandbox, max_seconds=max(timeout.total_seconds() - elapsed - 60, 1))
+        size = content.stat().st_size
+        try:
+            return run_sandboxed(
+                functools.partial(validate_file, limits=limits),
+                contract,
+                content,
+                parquet,
+                size=size,
+                limits=sandbox,
+                heartbeat=lambda: activity.heartbeat("validating"),
+            )
+        except ReaderRefused as exc:
+            Path(f"{parquet}.partial").unlink(missing_ok=True)
+            activity.logger.warning("reader stopped: %s", type(exc).__name__)
+            return _refused_summary(contract, size, exc)
 
     # --- activities --------------------------------------------------------------------------
 
@@ -262,7 +332,7 @@ class FileActivities:
                 request, content, folder, ext, base, parsed.sequence, file_date, pgp_fingerprint
             )
         parquet_tmp = staged.with_suffix(".parquet")
-        summary = compile_validator(contract).validate(content, parquet_tmp)
+        summary = self._validate(contract, content, parquet_tmp, decrypted=feed.pgp is not None)
         activity.heartbeat("validated")
 
         report_path = None

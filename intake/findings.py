@@ -45,6 +45,10 @@ class Rule(StrEnum):
     # limits on hostile input (intake.read_limits): checked before the parser sees the bytes
     LINE_TOO_LONG = "line_too_long"
     TOO_MANY_COLUMNS = "too_many_columns"
+    # the reader was stopped (integrations.reader_sandbox): the file is refused, not retried
+    READ_TIMED_OUT = "read_timed_out"
+    READ_OUT_OF_MEMORY = "read_out_of_memory"
+    READ_CRASHED = "read_crashed"
 
 
 def mask_value(value: str) -> str:

@@ -14,7 +14,7 @@ from typing import Final
 
 DEFAULT_MAX_LINE_BYTES: Final = 1 << 20  # 1 MiB: a CSV row is a few hundred bytes
 DEFAULT_MAX_COLUMNS: Final = 2048
-DEFAULT_MAX_CONTENT_BYTES: Final = 4 << 30  # what a reader accepts after decompression/decryption
+DEFAULT_MAX_CONTENT_BYTES: Final = 1 << 30  # accepted after decompression or decryption
 
 
 @dataclass(frozen=True, slots=True)

@@ -419,6 +419,8 @@ class FileValidator:
                             pending = writes.submit(writer.write_batch, out)
                     if pending is not None:
                         pending.result()
+            except MemoryError:
+                raise  # not the file's shape: a sandboxed reader reports it as out of memory
             except (pa.ArrowException, UnicodeError) as exc:
                 if source.lines is not None and source.lines.too_long_line is not None:
                     # Arrow choked on the cut-off line: the line's length is the problem.
