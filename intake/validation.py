@@ -603,17 +603,20 @@ class FileValidator:
         limit = self.limits.max_line_bytes
         with open(path, "rb") as stream:
             head = stream.read(limit + 1)
+            # Arrow skips blank lines before the header: so does the limit, lest they eat it.
+            blank_lines = 0
+            while head[:1] in (b"\r", b"\n"):
+                start = len(head) - len(head.lstrip(b"\r\n"))
+                blank_lines += head.count(b"\n", 0, start)
+                head = head[start:] + stream.read(start)
         lines = LineLengths(limit)
         cut = lines.check(head)
-        # Arrow skips blank lines before the header, so they do not count towards its length.
-        start = len(head) - len(head.lstrip(b"\r\n"))
-        if cut is not None and lines.too_long_line is not None and cut <= start:
-            findings.problems.append(_line_too_long(lines.too_long_line, limit))
+        if cut == 0 and lines.too_long_line is not None:
+            findings.problems.append(_line_too_long(blank_lines + lines.too_long_line, limit))
             return None
         if len(head) > limit:
             head = head[: cut if cut is not None else _after_last_break(head)]
-        end = _first_break(head, start)
-        header = head[start:end]
+        header = head[: _first_break(head, 0)]
         try:
             delimiter = contract.csv.delimiter.encode(contract.encoding)
         except UnicodeError:
