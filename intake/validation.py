@@ -88,6 +88,8 @@ class _Source:
         self._rows_checked = 0
         self._rows_skipped = 0  # a block of only broken rows yields no batch at all
         self._released = False
+        self._stopped = False
+        self._reading = 0
         self._turn = threading.Condition()
         self.quotes = 0
         self.replaced = False
@@ -116,6 +118,16 @@ class _Source:
             return float("inf")
         return self._checked + self._rows_skipped * self._checked / self._rows_checked
 
+    def stop(self) -> None:
+        """Answer every later read with end-of-file, and wait for a read in progress (Arrow's
+        read-ahead thread, perhaps throttled) to return: a thread still in here at interpreter
+        exit aborts the process."""
+        with self._turn:
+            self._stopped = True
+            self._released = True
+            self._turn.notify_all()
+            self._turn.wait_for(lambda: not self._reading, timeout=_THROTTLE_TIMEOUT * 4)
+
     def release(self) -> None:
         """Stop holding the reader back (the consumer is done or gone)."""
         with self._turn:
@@ -123,6 +135,18 @@ class _Source:
             self._turn.notify_all()
 
     def read(self, size: int = -1) -> bytes:
+        with self._turn:
+            if self._stopped:
+                return b""
+            self._reading += 1
+        try:
+            return self._read(size)
+        finally:
+            with self._turn:
+                self._reading -= 1
+                self._turn.notify_all()
+
+    def _read(self, size: int) -> bytes:
         limit = self._ahead
         if limit is not None:
             with self._turn:
@@ -401,9 +425,11 @@ class FileValidator:
                 ahead=_BLOCKS_AHEAD,
                 max_line_bytes=self.limits.max_line_bytes,
             )
-            batches = self._batches(path, source, findings)
-            if batches is None:
+            reader = self._batches(path, source, findings)
+            if reader is None:
+                source.stop()
                 return
+            batches: Iterator[pa.RecordBatch] = iter(reader)
             # Three stages overlap on separate threads, as Arrow releases the GIL: the reader
             # parses the next block, the checks run column by column, the last batch is written.
             ahead = _read_ahead(batches)
@@ -440,6 +466,11 @@ class FileValidator:
                 # Let the reader run free before waiting for it, or it waits on us.
                 source.release()
                 ahead.close()
+                # Stopped early (an error, a cut-off line): Arrow's read-ahead may still be
+                # reading. Give it end-of-file and close the reader, so no thread calls back
+                # into Python later (one still running at interpreter exit aborted the process).
+                source.stop()
+                reader.close()
         if source.lines is not None and source.lines.too_long_line is not None:
             # The rest of the file was never read: its quote count means nothing.
             findings.problems.append(_line_too_long(source.lines.too_long_line, source.lines.limit))
@@ -457,7 +488,7 @@ class FileValidator:
 
     def _batches(
         self, path: Path, source: _Source, findings: _Findings
-    ) -> Iterator[pa.RecordBatch] | None:
+    ) -> pa_csv.CSVStreamingReader | None:
         contract = self.contract
         fixed = isinstance(contract, FixedWidthFileContract)
         first_data_row = 0  # the reader's row number of the first data row, minus one
@@ -527,7 +558,7 @@ class FileValidator:
         parse: pa_csv.ParseOptions,
         convert: pa_csv.ConvertOptions,
         findings: _Findings,
-    ) -> Iterator[pa.RecordBatch] | None:
+    ) -> pa_csv.CSVStreamingReader | None:
         try:
             reader = pa_csv.open_csv(
                 source, read_options=read, parse_options=parse, convert_options=convert
@@ -535,8 +566,7 @@ class FileValidator:
         except (pa.ArrowException, UnicodeError) as exc:
             findings.problems.append(_unreadable_start(exc))
             return None
-        batches: Iterator[pa.RecordBatch] = iter(reader)
-        return batches
+        return reader
 
     def _header(
         self,
