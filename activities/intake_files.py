@@ -105,6 +105,47 @@ def _refused_summary(contract: Contract, size: int, refusal: ReaderRefused) -> V
     )
 
 
+def validate_sandboxed(
+    settings: Settings,
+    contract: Contract,
+    content: Path,
+    parquet: Path | None,
+    *,
+    decrypted: bool,
+) -> ValidationSummary:
+    """Validate a partner's file in a child process with a deadline and a memory cap (pyarrow's
+    reader cannot be stopped from a thread), from inside a sync activity. A stopped reader
+    becomes a rejected summary, so the file is quarantined with a report, never retried."""
+    limits = settings.read_limits()
+    if not decrypted:  # the decompressed-size limit is for what decryption produced
+        limits = ReadLimits(max_line_bytes=limits.max_line_bytes, max_columns=limits.max_columns)
+    sandbox = settings.sandbox_limits()
+    info = activity.info()
+    if info.start_to_close_timeout is not None:
+        # Refuse the file before Temporal times the attempt out and retries it (each attempt
+        # gets the whole timeout again, so only what this attempt spent is taken off; never
+        # below the base budget).
+        elapsed = (datetime.now(UTC) - info.started_time).total_seconds()
+        left = info.start_to_close_timeout.total_seconds() - elapsed - 60
+        sandbox = replace(sandbox, max_seconds=max(left, sandbox.base_seconds))
+    size = content.stat().st_size
+    try:
+        return run_sandboxed(
+            functools.partial(validate_file, limits=limits),
+            contract,
+            content,
+            parquet,
+            size=size,
+            limits=sandbox,
+            heartbeat=lambda: activity.heartbeat("validating"),
+        )
+    except ReaderRefused as exc:
+        if parquet is not None:
+            Path(f"{parquet}.partial").unlink(missing_ok=True)
+        activity.logger.warning("reader stopped: %s", type(exc).__name__)
+        return _refused_summary(contract, size, exc)
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as stream:
@@ -169,39 +210,6 @@ class FileActivities:
         if contract is None:  # a built-in format: no contract file states a size
             return self.settings.builtin_max_file_bytes
         return contract.max_file_bytes
-
-    def _validate(
-        self, contract: Contract, content: Path, parquet: Path, *, decrypted: bool
-    ) -> ValidationSummary:
-        """Validate in a child process with a deadline and a memory cap (pyarrow's reader
-        cannot be stopped from a thread); a stopped reader becomes a rejected summary, so the
-        file is quarantined with a report and never retried."""
-        limits = self.settings.read_limits()
-        if not decrypted:  # the decompressed-size limit is for what decryption produced
-            limits = ReadLimits(
-                max_line_bytes=limits.max_line_bytes, max_columns=limits.max_columns
-            )
-        sandbox = self.settings.sandbox_limits()
-        timeout = activity.info().start_to_close_timeout
-        if timeout is not None:
-            # Refuse the file before Temporal times the activity out and retries it.
-            elapsed = (datetime.now(UTC) - activity.info().started_time).total_seconds()
-            sandbox = replace(sandbox, max_seconds=max(timeout.total_seconds() - elapsed - 60, 1))
-        size = content.stat().st_size
-        try:
-            return run_sandboxed(
-                functools.partial(validate_file, limits=limits),
-                contract,
-                content,
-                parquet,
-                size=size,
-                limits=sandbox,
-                heartbeat=lambda: activity.heartbeat("validating"),
-            )
-        except ReaderRefused as exc:
-            Path(f"{parquet}.partial").unlink(missing_ok=True)
-            activity.logger.warning("reader stopped: %s", type(exc).__name__)
-            return _refused_summary(contract, size, exc)
 
     # --- activities --------------------------------------------------------------------------
 
@@ -332,7 +340,9 @@ class FileActivities:
                 request, content, folder, ext, base, parsed.sequence, file_date, pgp_fingerprint
             )
         parquet_tmp = staged.with_suffix(".parquet")
-        summary = self._validate(contract, content, parquet_tmp, decrypted=feed.pgp is not None)
+        summary = validate_sandboxed(
+            self.settings, contract, content, parquet_tmp, decrypted=feed.pgp is not None
+        )
         activity.heartbeat("validated")
 
         report_path = None
