@@ -11,10 +11,12 @@ volume in production), because fetch and process may run on different workers.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +42,10 @@ from intake.built_in import check_built_in
 from intake.error_report import REPORT_COLUMNS, render_csv, render_json
 from intake.errors import ChecksumMismatch, ContractError, NamingError, UnsafeFileName
 from intake.file_contract import CsvFileContract, FixedWidthFileContract, load_contract
+from intake.findings import FileProblem, Rule, ValidationSummary
 from intake.naming import check_safe_name, read_chunks, verify_crc32
-from intake.validation import compile_validator
+from intake.read_limits import ReadLimits
+from intake.validation import validate_file
 from integrations.landing_zone import (
     FileManifest,
     LandingZone,
@@ -51,6 +55,13 @@ from integrations.landing_zone import (
     file_digest,
 )
 from integrations.pgp import Keyring, PgpError, discard_plaintext, keyring_from_settings
+from integrations.reader_sandbox import (
+    ReaderCrashed,
+    ReaderOutOfMemory,
+    ReaderRefused,
+    ReaderTimedOut,
+    run_sandboxed,
+)
 from integrations.settings import Settings, SettingsError
 from integrations.sftp import (
     RemoteFile,
@@ -129,6 +140,71 @@ class _Landed:
         self.zone.copy(self.received, target)
 
 
+_REFUSAL_RULES: dict[type[ReaderRefused], Rule] = {
+    ReaderTimedOut: Rule.READ_TIMED_OUT,
+    ReaderOutOfMemory: Rule.READ_OUT_OF_MEMORY,
+    ReaderCrashed: Rule.READ_CRASHED,
+}
+
+
+def _refused_summary(contract: Contract, size: int, refusal: ReaderRefused) -> ValidationSummary:
+    rule = _REFUSAL_RULES.get(type(refusal), Rule.READ_CRASHED)
+    return ValidationSummary(
+        file_contract=contract.name,
+        schema_version=contract.schema_version,
+        status="rejected",
+        bytes=size,
+        rows_total=0,
+        rows_valid=0,
+        rows_invalid=0,
+        bad_row_percent=Decimal(0),
+        file_problems=(
+            FileProblem(rule=rule, message=f"the file could not be read: {refusal.reason}"),
+        ),
+    )
+
+
+def validate_sandboxed(
+    settings: Settings,
+    contract: Contract,
+    content: Path,
+    parquet: Path | None,
+    *,
+    decrypted: bool,
+) -> ValidationSummary:
+    """Validate a partner's file in a child process with a deadline and a memory cap (pyarrow's
+    reader cannot be stopped from a thread), from inside a sync activity. A stopped reader
+    becomes a rejected summary, so the file is quarantined with a report, never retried."""
+    limits = settings.read_limits()
+    if not decrypted:  # the decompressed-size limit is for what decryption produced
+        limits = ReadLimits(max_line_bytes=limits.max_line_bytes, max_columns=limits.max_columns)
+    sandbox = settings.sandbox_limits()
+    info = activity.info()
+    if info.start_to_close_timeout is not None:
+        # Refuse the file before Temporal times the attempt out and retries it (each attempt
+        # gets the whole timeout again, so only what this attempt spent is taken off; never
+        # below the base budget).
+        elapsed = (datetime.now(UTC) - info.started_time).total_seconds()
+        left = info.start_to_close_timeout.total_seconds() - elapsed - 60
+        sandbox = replace(sandbox, max_seconds=max(left, sandbox.base_seconds))
+    size = content.stat().st_size
+    try:
+        return run_sandboxed(
+            functools.partial(validate_file, limits=limits),
+            contract,
+            content,
+            parquet,
+            size=size,
+            limits=sandbox,
+            heartbeat=lambda: activity.heartbeat("validating"),
+        )
+    except ReaderRefused as exc:
+        if parquet is not None:
+            Path(f"{parquet}.partial").unlink(missing_ok=True)
+        activity.logger.warning("reader stopped: %s", type(exc).__name__)
+        return _refused_summary(contract, size, exc)
+
+
 def safe_name(remote_name: str) -> str:
     """The partner's name, cleaned to what is safe on any server (reports, quarantine)."""
     cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", remote_name).lstrip(".") or "file"
@@ -183,7 +259,9 @@ class FileActivities:
     def _size_limit(self, feed: FeedConfig, contract: Contract | None) -> int | None:
         if feed.max_file_bytes is not None:
             return feed.max_file_bytes
-        return contract.max_file_bytes if contract is not None else None
+        if contract is None:  # a built-in format: no contract file states a size
+            return self.settings.builtin_max_file_bytes
+        return contract.max_file_bytes
 
     # --- activities --------------------------------------------------------------------------
 
@@ -339,7 +417,9 @@ class FileActivities:
         if contract is None:
             return self._land_checked(request, content, landed, base, common)
         parquet_tmp = staged.with_suffix(".parquet")
-        summary = compile_validator(contract).validate(content, parquet_tmp)
+        summary = validate_sandboxed(
+            self.settings, contract, content, parquet_tmp, decrypted=feed.pgp is not None
+        )
         activity.heartbeat("validated")
 
         report_path = None

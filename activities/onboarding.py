@@ -19,6 +19,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
+from activities.intake_files import validate_sandboxed
 from contracts.intake import FeedConfig
 from contracts.partners import (
     ContractInstall,
@@ -46,7 +47,6 @@ from intake.error_report import REPORT_COLUMNS, render_csv
 from intake.errors import ChecksumMismatch, ContractError, NamingError, UnsafeFileName
 from intake.file_contract import load_contract_text
 from intake.naming import check_safe_name, read_chunks, verify_crc32
-from intake.validation import compile_validator
 from integrations import partners
 from integrations.landing_zone import LandingZone, digest_bytes, file_digest
 from integrations.pgp import Keyring, PgpError, discard_plaintext, keyring_from_settings
@@ -451,7 +451,10 @@ class OnboardingFiles:
             contract = load_contract_text(request.contract_text, feed.file_contract)
         except ContractError as exc:
             raise _permanent(str(exc), "FileContract") from None
-        summary = compile_validator(contract).validate(content, None)
+        # A partner's file, hostile until read: in the reader sandbox, like intake's.
+        summary = validate_sandboxed(
+            self.settings, contract, content, None, decrypted=feed.pgp is not None
+        )
         # A test file must be clean: production tolerates max_bad_row_percent, a first
         # exchange proves the partner can produce the format without errors.
         if summary.accepted and not summary.rows_invalid:

@@ -7,6 +7,7 @@ step can leak a PII value by forgetting to.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from enum import StrEnum
 from typing import Final, Literal
@@ -17,6 +18,7 @@ from contracts.base import Contract, contract
 
 # Values of non-PII columns are still cut short: a report is for finding the row, not copying it.
 MAX_SHOWN_VALUE: Final = 64
+MAX_LISTED: Final = 20  # column names listed in a drift description
 
 
 class Rule(StrEnum):
@@ -40,6 +42,13 @@ class Rule(StrEnum):
     MALFORMED_FILE = "malformed_file"
     UNTERMINATED_QUOTE = "unterminated_quote"
     TOO_MANY_BAD_ROWS = "too_many_bad_rows"
+    # limits on hostile input (intake.read_limits): checked before the parser sees the bytes
+    LINE_TOO_LONG = "line_too_long"
+    TOO_MANY_COLUMNS = "too_many_columns"
+    # the reader was stopped (integrations.reader_sandbox): the file is refused, not retried
+    READ_TIMED_OUT = "read_timed_out"
+    READ_OUT_OF_MEMORY = "read_out_of_memory"
+    READ_CRASHED = "read_crashed"
 
 
 def mask_value(value: str) -> str:
@@ -90,6 +99,15 @@ class RuleCount(BaseModel):
     count: int
 
 
+def _listed(items: Iterable[str]) -> str:
+    """The first few items, then how many more: the description becomes a quarantine reason in
+    workflow history, and a hostile header can have thousands of columns."""
+    shown = list(items)
+    if len(shown) <= MAX_LISTED:
+        return ", ".join(shown)
+    return ", ".join(shown[:MAX_LISTED]) + f" and {len(shown) - MAX_LISTED:,} more"
+
+
 class SchemaDrift(BaseModel):
     """How the header differs from the contract."""
 
@@ -108,16 +126,16 @@ class SchemaDrift(BaseModel):
     def describe(self) -> str:
         parts = []
         if self.missing:
-            parts.append("missing column(s) " + ", ".join(map(repr, self.missing)))
+            parts.append("missing column(s) " + _listed(map(repr, self.missing)))
         if self.renamed:
             parts.append(
                 "renamed column(s) "
-                + ", ".join(f"{found!r} (expected {want!r})" for want, found in self.renamed)
+                + _listed(f"{found!r} (expected {want!r})" for want, found in self.renamed)
             )
         if self.unexpected:
-            parts.append("unexpected column(s) " + ", ".join(map(repr, self.unexpected)))
+            parts.append("unexpected column(s) " + _listed(map(repr, self.unexpected)))
         if self.duplicated:
-            parts.append("repeated column(s) " + ", ".join(map(repr, self.duplicated)))
+            parts.append("repeated column(s) " + _listed(map(repr, self.duplicated)))
         if self.reordered:
             parts.append("columns in another order (accepted)")
         return "; ".join(parts) or "header matches"

@@ -13,6 +13,7 @@ quarantines the file and sends the report). Only an unreadable file raises ``Fil
 from __future__ import annotations
 
 import bisect
+import io
 import os
 import threading
 from array import array
@@ -39,6 +40,7 @@ from intake.findings import (
     ValidationSummary,
     shown_value,
 )
+from intake.read_limits import DEFAULT_LIMITS, LineLengths, ReadLimits
 from intake.schema_drift import compare_header
 
 DEFAULT_BLOCK_SIZE: Final = 8 << 20  # large enough for Arrow to be efficient
@@ -61,12 +63,21 @@ class _Source:
     - Quote characters are counted: an odd total means a quoted field never closed, which Arrow
       silently reads as running to the end of the file.
     - The last line gets its newline: Arrow cannot read a header-only file without one.
+    - A line longer than ``max_line_bytes`` ends the input before Arrow sees it (Arrow holds a
+      whole row in one block and allocates per field: a 50 MB line took it to gigabytes);
+      ``lines.too_long_line`` then says which line, and the file is refused.
     """
 
     def __init__(
-        self, stream: BinaryIO, quote: bytes | None, utf8: bool, ahead: int | None = None
+        self,
+        stream: BinaryIO,
+        quote: bytes | None,
+        utf8: bool,
+        ahead: int | None = None,
+        max_line_bytes: int | None = None,
     ) -> None:
         self._stream = stream
+        self.lines = LineLengths(max_line_bytes) if max_line_bytes is not None else None
         self._quote = quote
         self._utf8 = utf8
         # Arrow's reader queues up to 32 blocks ahead in the background; holding it to a few
@@ -77,6 +88,8 @@ class _Source:
         self._rows_checked = 0
         self._rows_skipped = 0  # a block of only broken rows yields no batch at all
         self._released = False
+        self._stopped = False
+        self._reading = 0
         self._turn = threading.Condition()
         self.quotes = 0
         self.replaced = False
@@ -105,6 +118,16 @@ class _Source:
             return float("inf")
         return self._checked + self._rows_skipped * self._checked / self._rows_checked
 
+    def stop(self) -> None:
+        """Answer every later read with end-of-file, and wait for a read in progress (Arrow's
+        read-ahead thread, perhaps throttled) to return: a thread still in here at interpreter
+        exit aborts the process."""
+        with self._turn:
+            self._stopped = True
+            self._released = True
+            self._turn.notify_all()
+            self._turn.wait_for(lambda: not self._reading, timeout=_THROTTLE_TIMEOUT * 4)
+
     def release(self) -> None:
         """Stop holding the reader back (the consumer is done or gone)."""
         with self._turn:
@@ -112,6 +135,18 @@ class _Source:
             self._turn.notify_all()
 
     def read(self, size: int = -1) -> bytes:
+        with self._turn:
+            if self._stopped:
+                return b""
+            self._reading += 1
+        try:
+            return self._read(size)
+        finally:
+            with self._turn:
+                self._reading -= 1
+                self._turn.notify_all()
+
+    def _read(self, size: int) -> bytes:
         limit = self._ahead
         if limit is not None:
             with self._turn:
@@ -124,14 +159,18 @@ class _Source:
             self._blocks += 1
         while not self._eof and (size < 0 or len(self._out) < size):
             chunk = self._stream.read(size if size > 0 else 1 << 20)
-            if not chunk:
+            stop = not chunk
+            if chunk and self.lines is not None and (cut := self.lines.check(chunk)) is not None:
+                chunk, stop = chunk[:cut], True
+            if chunk:
+                self._append(self._clean(chunk, final=False))
+            if stop:
                 self._eof = True
                 if self._carry:
                     self._append(self._clean(b"", final=True))
                 if self._last not in (b"\n", b"\r"):
                     self._out += b"\n"
                 break
-            self._append(self._clean(chunk, final=False))
         n = len(self._out) if size < 0 else min(size, len(self._out))
         data = bytes(self._out[:n])
         del self._out[:n]
@@ -286,9 +325,12 @@ class FileValidator:
         *,
         block_size: int = DEFAULT_BLOCK_SIZE,
         max_errors: int = DEFAULT_MAX_ERRORS,
+        limits: ReadLimits = DEFAULT_LIMITS,
     ) -> None:
         self.contract = contract
-        self.block_size = block_size
+        self.limits = limits
+        # Arrow needs a whole row inside one block; the line limit keeps rows below half of it.
+        self.block_size = max(block_size, 2 * limits.max_line_bytes)
         self.max_errors = max_errors
         strip = isinstance(contract, CsvFileContract) and contract.csv.strip_whitespace
         self.checks = [
@@ -316,12 +358,20 @@ class FileValidator:
             size = os.stat(path).st_size
         except OSError as exc:
             raise FileUnreadable(f"{path}: {exc.strerror or exc}") from exc
-        if contract.max_file_bytes is not None and size > contract.max_file_bytes:
+        allowed = [
+            (limit, who)
+            for limit, who in (
+                (contract.max_file_bytes, "the contract allows"),
+                (self.limits.max_content_bytes, "files are limited to"),
+            )
+            if limit is not None and size > limit
+        ]
+        if allowed:
+            limit, who = allowed[0]
             findings.problems.append(
                 FileProblem(
                     rule=Rule.FILE_TOO_LARGE,
-                    message=f"the file has {size:,} bytes; the contract allows "
-                    f"{contract.max_file_bytes:,}",
+                    message=f"the file has {size:,} bytes; {who} {limit:,}",
                 )
             )
             return self._summary(findings, size, None)
@@ -368,10 +418,18 @@ class FileValidator:
         else:
             quote = None
         with open(path, "rb") as stream:
-            source = _Source(stream, quote, utf8=contract.encoding == "utf-8", ahead=_BLOCKS_AHEAD)
-            batches = self._batches(path, source, findings)
-            if batches is None:
+            source = _Source(
+                stream,
+                quote,
+                utf8=contract.encoding == "utf-8",
+                ahead=_BLOCKS_AHEAD,
+                max_line_bytes=self.limits.max_line_bytes,
+            )
+            reader = self._batches(path, source, findings)
+            if reader is None:
+                source.stop()
                 return
+            batches: Iterator[pa.RecordBatch] = iter(reader)
             # Three stages overlap on separate threads, as Arrow releases the GIL: the reader
             # parses the next block, the checks run column by column, the last batch is written.
             ahead = _read_ahead(batches)
@@ -387,7 +445,14 @@ class FileValidator:
                             pending = writes.submit(writer.write_batch, out)
                     if pending is not None:
                         pending.result()
+            except MemoryError:
+                raise  # not the file's shape: a sandboxed reader reports it as out of memory
             except (pa.ArrowException, UnicodeError) as exc:
+                if source.lines is not None and source.lines.too_long_line is not None:
+                    # Arrow choked on the cut-off line: the line's length is the problem.
+                    line = source.lines.too_long_line
+                    findings.problems.append(_line_too_long(line, source.lines.limit))
+                    return
                 findings.problems.append(
                     FileProblem(
                         rule=Rule.MALFORMED_FILE,
@@ -401,6 +466,15 @@ class FileValidator:
                 # Let the reader run free before waiting for it, or it waits on us.
                 source.release()
                 ahead.close()
+                # Stopped early (an error, a cut-off line): Arrow's read-ahead may still be
+                # reading. Give it end-of-file and close the reader, so no thread calls back
+                # into Python later (one still running at interpreter exit aborted the process).
+                source.stop()
+                reader.close()
+        if source.lines is not None and source.lines.too_long_line is not None:
+            # The rest of the file was never read: its quote count means nothing.
+            findings.problems.append(_line_too_long(source.lines.too_long_line, source.lines.limit))
+            return
         if quote is not None and source.quotes % 2:
             # RFC 4180 §2.5-2.7: quotes come in pairs; an odd count means a field was never
             # closed (Arrow then swallows the rest of the file into it) or a stray quote.
@@ -414,7 +488,7 @@ class FileValidator:
 
     def _batches(
         self, path: Path, source: _Source, findings: _Findings
-    ) -> Iterator[pa.RecordBatch] | None:
+    ) -> pa_csv.CSVStreamingReader | None:
         contract = self.contract
         fixed = isinstance(contract, FixedWidthFileContract)
         first_data_row = 0  # the reader's row number of the first data row, minus one
@@ -484,7 +558,7 @@ class FileValidator:
         parse: pa_csv.ParseOptions,
         convert: pa_csv.ConvertOptions,
         findings: _Findings,
-    ) -> Iterator[pa.RecordBatch] | None:
+    ) -> pa_csv.CSVStreamingReader | None:
         try:
             reader = pa_csv.open_csv(
                 source, read_options=read, parse_options=parse, convert_options=convert
@@ -492,8 +566,7 @@ class FileValidator:
         except (pa.ArrowException, UnicodeError) as exc:
             findings.problems.append(_unreadable_start(exc))
             return None
-        batches: Iterator[pa.RecordBatch] = iter(reader)
-        return batches
+        return reader
 
     def _header(
         self,
@@ -512,17 +585,21 @@ class FileValidator:
             ignore_empty_lines=True,
             invalid_row_handler=lambda _row: "skip",
         )
-        # Only the header is wanted: a small first block keeps type inference on it cheap.
+        head = self._head(path, findings)
+        if head is None:
+            return None
+        # Only the header is wanted: Arrow reads it from the bounded head, in memory, so no
+        # reader thread is left behind on the file (one left reading a 50 MB line aborted the
+        # process at exit).
         first_block = pa_csv.ReadOptions(
-            use_threads=False, block_size=min(read.block_size, 1 << 20), encoding=read.encoding
+            use_threads=False, block_size=len(head) + 64, encoding=read.encoding
         )
         try:
-            with open(path, "rb") as stream:
-                names: list[str] = pa_csv.open_csv(
-                    _Source(stream, None, utf8=read.encoding == "utf-8"),
-                    read_options=first_block,
-                    parse_options=peek,
-                ).schema.names
+            names: list[str] = pa_csv.open_csv(
+                _Source(io.BytesIO(head), None, utf8=read.encoding == "utf-8"),
+                read_options=first_block,
+                parse_options=peek,
+            ).schema.names
         except (pa.ArrowException, UnicodeError) as exc:
             findings.problems.append(_unreadable_start(exc))
             return None
@@ -546,6 +623,46 @@ class FileValidator:
             )
             return None
         return names
+
+    def _head(self, path: Path, findings: _Findings) -> bytes | None:
+        """The first lines of the file, at most the line limit long and ending on a line
+        break, once the header line is known to be within the line and column limits; or None
+        (with a finding) when it is not. Read before any parser sees the file."""
+        contract = self.contract
+        assert isinstance(contract, CsvFileContract)
+        limit = self.limits.max_line_bytes
+        with open(path, "rb") as stream:
+            head = stream.read(limit + 1)
+            # Arrow skips blank lines before the header: so does the limit, lest they eat it.
+            blank_lines = 0
+            while head[:1] in (b"\r", b"\n"):
+                start = len(head) - len(head.lstrip(b"\r\n"))
+                blank_lines += head.count(b"\n", 0, start)
+                head = head[start:] + stream.read(start)
+        lines = LineLengths(limit)
+        cut = lines.check(head)
+        if cut == 0 and lines.too_long_line is not None:
+            findings.problems.append(_line_too_long(blank_lines + lines.too_long_line, limit))
+            return None
+        if len(head) > limit:
+            head = head[: cut if cut is not None else _after_last_break(head)]
+        header = head[: _first_break(head, 0)]
+        try:
+            delimiter = contract.csv.delimiter.encode(contract.encoding)
+        except UnicodeError:
+            delimiter = contract.csv.delimiter.encode("utf-8")
+        # Every delimiter counts, quoted or not: cheap, and only ever over-counts.
+        columns = header.count(delimiter) + 1
+        allowed = max(self.limits.max_columns, len(contract.columns))
+        if columns > allowed:
+            findings.problems.append(
+                FileProblem(
+                    rule=Rule.TOO_MANY_COLUMNS,
+                    message=f"the header has {columns:,} columns; at most {allowed:,} are read",
+                )
+            )
+            return None
+        return head
 
     # -- checking ------------------------------------------------------------------------------
 
@@ -685,6 +802,24 @@ def _field(records: pa.Array, start: int, length: int, justify: str, pad: str) -
     return trimmed
 
 
+def _first_break(data: bytes, start: int) -> int:
+    """The position of the first line break at or after ``start``, or the end of ``data``."""
+    found = [i for i in (data.find(b"\n", start), data.find(b"\r", start)) if i >= 0]
+    return min(found) if found else len(data)
+
+
+def _after_last_break(data: bytes) -> int:
+    return max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
+
+
+def _line_too_long(line: int, limit: int) -> FileProblem:
+    return FileProblem(
+        rule=Rule.LINE_TOO_LONG,
+        message=f"line {line:,} is longer than {limit:,} bytes, the most a line may hold; "
+        "the file was not read past it",
+    )
+
+
 def _unreadable_start(exc: BaseException) -> FileProblem:
     text = str(exc)
     if "Empty CSV file" in text:
@@ -700,9 +835,10 @@ def compile_validator(
     *,
     block_size: int = DEFAULT_BLOCK_SIZE,
     max_errors: int = DEFAULT_MAX_ERRORS,
+    limits: ReadLimits = DEFAULT_LIMITS,
 ) -> FileValidator:
     """Compile ``contract`` into a validator (regexes, Arrow types and value sets built once)."""
-    return FileValidator(contract, block_size=block_size, max_errors=max_errors)
+    return FileValidator(contract, block_size=block_size, max_errors=max_errors, limits=limits)
 
 
 def validate_file(

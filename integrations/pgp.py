@@ -12,7 +12,7 @@ fingerprint, or a subkey whose primary (``VALIDSIG``'s last field) is the pinned
 gpg writes the plaintext *before* it can tell who signed it, so a hostile message (a few hundred
 bytes from any key, compressed) could fill the volume before it is refused. The output is
 capped with ``--max-output`` (``Keyring(max_output=...)``, from the setting
-``INTEGRATIONS_MAX_DECOMPRESSED_BYTES``) and written into a private folder (0700, file 0600)
+``INTEGRATIONS_READER_MAX_DECOMPRESSED_BYTES``) and written into a private folder (0700, file 0600)
 beside ``dst``; only a verified file is renamed to ``dst``, and the folder is removed on every
 path, so a refused, oversized or interrupted decrypt leaves no plaintext behind.
 
@@ -250,7 +250,7 @@ def keyring_from_settings(settings: Settings) -> Keyring:
     return Keyring(
         home,
         passphrase=passphrase.get_secret_value() if passphrase else None,
-        max_output=settings.max_decompressed_bytes,
+        max_output=settings.reader_max_decompressed_bytes,
     )
 
 

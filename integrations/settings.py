@@ -14,7 +14,16 @@ from typing import Annotated
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from intake.read_limits import (
+    DEFAULT_MAX_COLUMNS,
+    DEFAULT_MAX_CONTENT_BYTES,
+    DEFAULT_MAX_LINE_BYTES,
+    ReadLimits,
+)
+from integrations.reader_sandbox import SandboxLimits
+
 ENV_PREFIX = "INTEGRATIONS_"
+_MIB = 1 << 20
 
 
 class SettingsError(Exception):
@@ -122,11 +131,24 @@ class Settings(BaseSettings):
     sftp_keys_dir: Path | None = None  # our SSH private keys, one file per feed (secrets)
     gnupg_home: Path | None = None  # holds our PGP secret key and partners' public keys
     gnupg_passphrase: SecretStr | None = None
-    # Hostile input: the most bytes a compressed or encrypted file may expand to (gpg's
-    # plaintext output; gzip members together). A file over it is refused, never retried.
-    max_decompressed_bytes: int = Field(default=1 << 30, ge=1024)
     # HMAC key for lookups over sealed PII (is this account blocked?); base64 of >= 32 bytes.
     pii_lookup_key: SecretStr | None = None
+
+    # --- Limits on partner files (hostile input: intake/read_limits.py, reader_sandbox.py) ---
+    # A file over a limit is quarantined with a report, never retried.
+    # The most bytes a compressed or encrypted file may expand to (gpg's plaintext output, the
+    # content the validator reads after it). A file over it is refused, never retried.
+    reader_max_decompressed_bytes: int = Field(default=DEFAULT_MAX_CONTENT_BYTES, ge=1024)
+    reader_max_line_bytes: int = Field(default=DEFAULT_MAX_LINE_BYTES, ge=1024, le=16 * _MIB)
+    reader_max_columns: int = Field(default=DEFAULT_MAX_COLUMNS, ge=1, le=100_000)
+    # Parse-time budget of a sandboxed reader: base + per MB of the file (a large file
+    # legitimately takes longer); memory cap (resident) of its child process.
+    reader_seconds_base: float = Field(default=30.0, gt=0)
+    reader_seconds_per_mb: float = Field(default=2.0, gt=0)
+    reader_memory_bytes: int = Field(default=1024 * _MIB, ge=256 * _MIB)
+    # Built-in contracts (NACHA, X12, PSP reports, bank statements) have no contract file to
+    # state a size; a feed's own max_file_bytes still wins.
+    builtin_max_file_bytes: int = Field(default=100 * _MIB, ge=1)
 
     # --- Payroll provider (integrations/payroll_provider.py; docs/payroll.md) ---------------
     payroll_provider_url: str | None = None  # e.g. the simulator: http://127.0.0.1:8090
@@ -158,6 +180,20 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
+
+    def read_limits(self) -> ReadLimits:
+        return ReadLimits(
+            max_line_bytes=self.reader_max_line_bytes,
+            max_columns=self.reader_max_columns,
+            max_content_bytes=self.reader_max_decompressed_bytes,
+        )
+
+    def sandbox_limits(self) -> SandboxLimits:
+        return SandboxLimits(
+            base_seconds=self.reader_seconds_base,
+            seconds_per_mb=self.reader_seconds_per_mb,
+            memory_bytes=self.reader_memory_bytes,
+        )
 
     # Accessors that turn an absent secret into one clear line. -----------------------------
 

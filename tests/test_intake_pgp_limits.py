@@ -35,7 +35,7 @@ async def capped(
     tag = uuid.uuid4().hex[:8]
     own = settings.model_copy(
         update={
-            "max_decompressed_bytes": LIMIT,
+            "reader_max_decompressed_bytes": LIMIT,
             "landing_zone_dir": tmp_path / "landing",
             "task_queue_general": f"capped-general-{tag}",
             "task_queue_sftp": f"capped-sftp-{tag}",

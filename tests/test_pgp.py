@@ -262,6 +262,6 @@ def test_keyring_comes_from_settings_only(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match=r"^missing setting INTEGRATIONS_GNUPG_HOME$"):
         keyring_from_settings(Settings(gnupg_home=None))
     home = tmp_path / "home"
-    keyring = keyring_from_settings(Settings(gnupg_home=home, max_decompressed_bytes=4096))
+    keyring = keyring_from_settings(Settings(gnupg_home=home, reader_max_decompressed_bytes=4096))
     assert keyring.gnupghome == home
     assert keyring.max_output == 4096

@@ -1,0 +1,99 @@
+"""The reader sandbox: a function on a file in a child process, stopped at its deadline or its
+memory cap, answering with the function's result, its exception, or a typed refusal."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from integrations.reader_sandbox import (
+    ReaderCrashed,
+    ReaderOutOfMemory,
+    ReaderTimedOut,
+    SandboxLimits,
+    run_sandboxed,
+)
+
+QUICK = SandboxLimits(base_seconds=30, seconds_per_mb=0, memory_bytes=400 << 20)
+
+
+# The functions run in the child, so they live at module level (picklable by name).
+def _double(value: int) -> int:
+    return value * 2
+
+
+def _pid() -> int:
+    return os.getpid()
+
+
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def _grow_forever() -> None:
+    hoard = []
+    while True:
+        hoard.append(bytearray(16 << 20))  # touched pages: resident, not only reserved
+
+
+def _allocate_at_once() -> None:
+    bytearray(8 << 30)  # one allocation past the address-space backstop
+
+
+def _abort() -> None:
+    os.abort()
+
+
+def _refuse(reason: str) -> None:
+    raise ValueError(reason)
+
+
+def test_the_result_comes_back_from_another_process() -> None:
+    assert run_sandboxed(_double, 21, size=0, limits=QUICK) == 42
+    assert run_sandboxed(_pid, size=0, limits=QUICK) != os.getpid()
+
+
+def test_the_reader_s_own_exception_is_raised_as_it_was() -> None:
+    with pytest.raises(ValueError, match="not a CSV file"):
+        run_sandboxed(_refuse, "not a CSV file", size=0, limits=QUICK)
+
+
+def test_a_reader_past_its_deadline_is_stopped() -> None:
+    limits = SandboxLimits(base_seconds=1, seconds_per_mb=0, memory_bytes=400 << 20)
+    started = time.monotonic()
+    with pytest.raises(ReaderTimedOut, match="longer than 1 s"):
+        run_sandboxed(_sleep, 60, size=0, limits=limits)
+    assert time.monotonic() - started < 15  # killed, not waited for
+
+
+def test_the_deadline_grows_with_the_file_and_stops_at_the_caller_s() -> None:
+    limits = SandboxLimits(base_seconds=10, seconds_per_mb=2)
+    assert limits.deadline_seconds(0) == 10
+    assert limits.deadline_seconds(50 << 20) == 110
+    assert SandboxLimits(base_seconds=10, seconds_per_mb=2, max_seconds=30).deadline_seconds(
+        50 << 20
+    ) == pytest.approx(30)
+
+
+def test_a_reader_that_keeps_growing_is_stopped_at_its_memory_cap() -> None:
+    with pytest.raises(ReaderOutOfMemory, match="400 MiB"):
+        run_sandboxed(_grow_forever, size=0, limits=QUICK)
+
+
+def test_an_allocation_past_the_address_space_limit_is_out_of_memory() -> None:
+    with pytest.raises(ReaderOutOfMemory):
+        run_sandboxed(_allocate_at_once, size=0, limits=QUICK)
+
+
+def test_a_native_abort_is_a_crash_and_the_caller_carries_on() -> None:
+    with pytest.raises(ReaderCrashed, match="SIGABRT"):
+        run_sandboxed(_abort, size=0, limits=QUICK)
+    assert run_sandboxed(_double, 2, size=0, limits=QUICK) == 4
+
+
+def test_heartbeats_are_sent_while_waiting() -> None:
+    beats: list[float] = []
+    run_sandboxed(_sleep, 6, size=0, limits=QUICK, heartbeat=lambda: beats.append(1.0))
+    assert beats  # a Temporal activity's heartbeat timeout is not hit while a reader works
