@@ -288,11 +288,12 @@ def _camt_statement(
         entries.append(booked)
         lines.extend(entry_lines)
         problems.extend(f"{line_id}: {p}" for p in entry_problems)
-    if unreadable:
+    checkable = statement.find("{*}Bal") is not None or statement.find("{*}TxsSummry") is not None
+    if unreadable and checkable:
         problems.append(
             f"{where}: balances and TxsSummry not checked, {unreadable} entries unreadable"
         )
-    else:
+    elif checkable:
         _check_balances(statement, where, account_currency, entries)
         _check_summary(statement, where, entries)
     parsed.lines.extend(lines)
@@ -351,8 +352,7 @@ def _check_balances(
         for name, (_, ccy) in (("opening", opening), ("closing", closing)):
             if ccy != currency:
                 raise _Refused(
-                    f"the {name} booked balance is in {ccy[:8]!r}, the account in "
-                    f"{currency[:8]!r}"
+                    f"the {name} booked balance is in {ccy[:8]!r}, the account in {currency[:8]!r}"
                 )
         moved = Decimal(0)
         for n, entry in enumerate(entries, start=1):

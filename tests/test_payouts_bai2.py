@@ -52,7 +52,16 @@ def test_svb_file_yields_two_groups_of_one_account_and_its_totals() -> None:
     assert file.records == 20
     # 03 and its three 88s: eight balances and summaries (010 015 040 045 072 074 100 400).
     summaries = file.groups[0].accounts[0].header.summaries
-    assert [s.type_code for s in summaries] == ["010", "015", "040", "045", "072", "074", "100", "400"]
+    assert [s.type_code for s in summaries] == [
+        "010",
+        "015",
+        "040",
+        "045",
+        "072",
+        "074",
+        "100",
+        "400",
+    ]
     assert summaries[6].amount == 490196 and summaries[6].item_count == 1
     detail = file.groups[0].accounts[0].details[0]
     # 16,142,490196,,172629,/ then 88,SOME PAYMENT ACH OFFSET: ",/" defaults the customer
@@ -165,7 +174,9 @@ def test_negative_balances_are_read_and_added_with_their_sign() -> None:
 
 def test_a_negative_detail_is_a_problem_not_a_line() -> None:
     data = SVB.read_text().replace("16,142,490196,", "16,142,-490196,", 1)
-    data = data.replace("49,138884258,", "49,137903866,", 1).replace("98,138884258,", "98,137903866,")
+    data = data.replace("49,138884258,", "49,137903866,", 1).replace(
+        "98,138884258,", "98,137903866,"
+    )
     data = data.replace("99,282030196,", "99,281049804,")
     statement = read_bai2(data.encode())
     assert [line.amount for line in statement.lines] == [905800]
@@ -196,7 +207,11 @@ def test_a_file_cut_after_a_16_or_88_is_refused_at_once(cut_after: str, reason: 
     ("old", "new", "reason"),
     [
         ("49,138884258,7/", "49,138884259,7/", "line 9: the 49 account control total is 138884259"),
-        ("49,138884258,7/", "49,138884258,8/", "line 9: the 49 number of records is 8, the file has 7"),
+        (
+            "49,138884258,7/",
+            "49,138884258,8/",
+            "line 9: the 49 number of records is 8, the file has 7",
+        ),
         ("98,138884258,1,9/", "98,138884258,2,9/", "98 number of accounts is 2"),
         ("99,282030196,2,20", "99,282030196,2,21", "99 number of records is 21"),
         ("99,282030196,2,20", "99,282030197,2,20", "99 file control total is 282030197"),
@@ -222,7 +237,11 @@ def test_what_is_wrong_is_refused_with_its_line(old: str, new: str, reason: str)
 
 
 def test_every_problem_is_listed_by_validate() -> None:
-    data = SVB.read_text().replace("49,138884258,7/", "49,1,7/").replace("98,143145938,1,9/", "98,1,1,9/")
+    data = (
+        SVB.read_text()
+        .replace("49,138884258,7/", "49,1,7/")
+        .replace("98,143145938,1,9/", "98,1,1,9/")
+    )
     problems = bai2.validate(bai2.read(data))
     assert [(p.line, p.code) for p in problems] == [
         (9, "control_total"),
@@ -250,7 +269,10 @@ def test_limits_refuse_instead_of_growing() -> None:
         (b"02,1,2,1,220201,,USD,2/", "not a 01 file header"),
         (b"hello", "not a 01 file header"),
         (b"01,1,2,230214,0754,1,,,2/", "without a 99 file trailer"),
-        (b"01,1,2,230214,0754,1,,,2/\nXY,1\n88,1\n99,0,0,4/", "line 3: an 88 record continues nothing"),
+        (
+            b"01,1,2,230214,0754,1,,,2/\nXY,1\n88,1\n99,0,0,4/",
+            "line 3: an 88 record continues nothing",
+        ),
     ],
 )
 def test_not_bai2_or_nothing_but_a_header(data: bytes, reason: str) -> None:
