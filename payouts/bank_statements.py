@@ -272,7 +272,8 @@ def _camt_statement(
         or ""
     )
     account_currency = _find_text(statement, "{*}Acct/{*}Ccy")
-    where = f"{format.value} statement {statement_id!r}"
+    # By position, not Stmt/Id: banks build ids from the IBAN, and a reason reaches history.
+    where = f"{format.value} statement {number}"
     lines: list[BankCredit] = []
     problems: list[str] = []
     entries: list[_Booked] = []

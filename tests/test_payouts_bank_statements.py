@@ -101,8 +101,7 @@ def test_camt053_corpus_file_is_refused_for_its_closing_balance() -> None:
     with pytest.raises(BankStatementUnreadable) as refused:
         read_camt(CAMT053)
     assert refused.value.reason == (
-        "camt.053 statement '253EURNL26VAYB8060476890': the closing booked balance is in 'SEK', "
-        "the account in 'EUR'"
+        "camt.053 statement 1: the closing booked balance is in 'SEK', the account in 'EUR'"
     )
 
 

@@ -75,7 +75,7 @@ def test_a_pending_entry_does_not_count_and_prcd_opens() -> None:
 def test_balances_that_do_not_add_up_are_refused(closing: str, reason: str) -> None:
     with pytest.raises(BankStatementUnreadable) as refused:
         read_camt(_statement(BALANCED + closing))
-    assert refused.value.reason.startswith("camt.053 statement 'S1': ")
+    assert refused.value.reason.startswith("camt.053 statement 1: ")
     assert reason in refused.value.reason
 
 
@@ -174,5 +174,5 @@ def test_an_unreadable_entry_leaves_the_balances_unchecked_and_says_so() -> None
     parsed = read_camt(_statement(body))
     assert len(parsed.lines) == 2
     assert parsed.problems[-1] == (
-        "camt.053 statement 'S1': balances and TxsSummry not checked, 1 entries unreadable"
+        "camt.053 statement 1: balances and TxsSummry not checked, 1 entries unreadable"
     )
