@@ -37,6 +37,12 @@ StatementSource = Path | bytes | IO[bytes]
 MAX_STATEMENT_BYTES: Final = 64 * 1024 * 1024
 # Reference text kept per line: enough for every remittance field, small in a Temporal payload.
 MAX_REFERENCE_CHARS: Final = 1000
+# Lines one statement may hold: each costs about 1.5 KB as a BankCredit, so 200,000 keeps a
+# statement under 300 MB; a payout account's day is far smaller. Beyond it, refused.
+MAX_STATEMENT_LINES: Final = 200_000
+# XML elements in one camt document (ElementTree holds each, about 250 bytes): 2.5 million is
+# some 600 MB, counted from the tags before parsing.
+MAX_XML_ELEMENTS: Final = 2_500_000
 # A statement id is part of every line id: ISO 20022 Max35Text, kept to that.
 MAX_ID_CHARS: Final = 35
 
@@ -111,7 +117,7 @@ def _clip(text: str) -> str:
 _REASON_PROBLEMS: Final = 5
 
 
-def read_bai2(source: StatementSource) -> ParsedStatement:
+def read_bai2(source: StatementSource, *, max_lines: int = MAX_STATEMENT_LINES) -> ParsedStatement:
     """Every ``16`` transaction detail record of a sound BAI2 file, as ``BankCredit``.
 
     Read and validated by ``payouts.bai2``: a file whose structure, control totals (49/98/99) or
@@ -131,6 +137,9 @@ def read_bai2(source: StatementSource) -> ParsedStatement:
         shown = "; ".join(str(p) for p in errors[:_REASON_PROBLEMS])
         more = len(errors) - _REASON_PROBLEMS
         raise BankStatementUnreadable("bai2", shown + (f" (and {more} more)" if more > 0 else ""))
+    details = sum(len(a.details) for g in document.groups for a in g.accounts)
+    if details > max_lines:
+        raise BankStatementUnreadable("bai2", f"{details} detail records, more than {max_lines}")
     return _bai2_lines(document)
 
 
@@ -218,7 +227,12 @@ def _camt_date(element: ElementTree.Element, path: str) -> date | None:
         return None
 
 
-def read_camt(source: StatementSource) -> ParsedStatement:
+def read_camt(
+    source: StatementSource,
+    *,
+    max_lines: int = MAX_STATEMENT_LINES,
+    max_elements: int = MAX_XML_ELEMENTS,
+) -> ParsedStatement:
     """Every ``Ntry`` of a camt.052, camt.053 or camt.054 document as ``BankCredit`` lines, one
     per transaction detail (``TxDtls``) when an entry carries several that add up to it.
 
@@ -227,6 +241,9 @@ def read_camt(source: StatementSource) -> ParsedStatement:
     ``TxsSummry`` must agree with the entries; a statement that fails either is refused with
     ``BankStatementUnreadable``. Amounts must be ``xs:decimal``."""
     raw = _read_bytes(source, "camt")
+    # Every element has a start tag: counting "<" bounds the tree before it is built.
+    if raw.count(b"<") > 2 * max_elements:
+        raise BankStatementUnreadable("camt", f"more than {max_elements} XML elements")
     try:
         root = SafeElementTree.fromstring(
             raw, forbid_dtd=True, forbid_entities=True, forbid_external=True
@@ -246,8 +263,14 @@ def read_camt(source: StatementSource) -> ParsedStatement:
         )
     format, statement_tag = known
     parsed = ParsedStatement(format)
-    for s, statement in enumerate(body.findall(f"{{*}}{statement_tag}"), start=1):
+    statements = body.findall(f"{{*}}{statement_tag}")
+    entries = sum(len(statement.findall("{*}Ntry")) for statement in statements)
+    if entries > max_lines:
+        raise BankStatementUnreadable("camt", f"{entries} entries, more than {max_lines}")
+    for s, statement in enumerate(statements, start=1):
         _camt_statement(statement, s, format, parsed)
+        if len(parsed.lines) > max_lines:
+            raise BankStatementUnreadable("camt", f"more than {max_lines} lines")
     return parsed
 
 

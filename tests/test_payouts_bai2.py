@@ -307,3 +307,14 @@ def test_mutated_files_give_only_typed_results_quickly(path: Path, data: st.Data
         return
     assert isinstance(result, ParsedStatement)
     assert all(line.amount >= 0 for line in result.lines)
+
+
+def test_statement_line_cap_and_a_line_of_commas_stay_cheap() -> None:
+    with pytest.raises(BankStatementUnreadable, match="2 detail records, more than 1"):
+        read_bai2(SVB, max_lines=1)
+    # 900 continuations of 4,000 commas each: linear work, not 900 × 4,000² searches.
+    hostile = SVB.read_text().replace("88,040,", ("88," + "," * 4000 + "\n") * 900 + "88,040,", 1)
+    started = time.monotonic()
+    with pytest.raises(BankStatementUnreadable, match="49 number of records"):
+        read_bai2(hostile.encode())
+    assert time.monotonic() - started < 10

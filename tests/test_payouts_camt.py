@@ -176,3 +176,12 @@ def test_an_unreadable_entry_leaves_the_balances_unchecked_and_says_so() -> None
     assert parsed.problems[-1] == (
         "camt.053 statement 1: balances and TxsSummry not checked, 1 entries unreadable"
     )
+
+
+def test_size_caps_refuse_before_building_lines() -> None:
+    body = _entry("1.00") * 3
+    with pytest.raises(BankStatementUnreadable, match="3 entries, more than 2"):
+        read_camt(_statement(body), max_lines=2)
+    with pytest.raises(BankStatementUnreadable, match="more than 10 XML elements"):
+        read_camt(_statement(body), max_elements=10)
+    assert len(read_camt(_statement(body), max_lines=3).lines) == 3

@@ -67,10 +67,14 @@ class FieldStream:
         self._padded = padded  # the line filled a declared fixed record length: trailing blanks
         self._i = 0
         self._pos = 0
+        self._slash = parts[0].find("/") if parts else -1
 
     def _next_part(self) -> None:
         self._i += 1
         self._pos = 0
+        # Fields stop at a part's first "/", so it is found once per part: searching again
+        # for every field would make a long line of commas quadratic.
+        self._slash = self._parts[self._i].find("/") if self._i < len(self._parts) else -1
 
     def at_default(self) -> bool:
         """Is the stream at a ``/`` that ends the record with no field before it (``,/``)? The
@@ -88,7 +92,7 @@ class FieldStream:
                 self._next_part()
                 continue
             comma = part.find(",", self._pos)
-            slash = part.find("/", self._pos)
+            slash = self._slash
             if slash != -1 and (comma == -1 or slash < comma):
                 value = part[self._pos : slash]
                 self._next_part()

@@ -34,13 +34,16 @@ from payouts.errors import BankStatementUnreadable
 # A BAI2 line is 80 characters in most files and rarely longer than a few hundred: 4096 leaves
 # room for any real bank while keeping one line from holding the whole file.
 MAX_LINE_CHARS: Final = 4096
-# Two million physical records is a month of a very busy account; a file beyond it is refused.
-MAX_RECORDS: Final = 2_000_000
+# A million physical records is a month of a very busy account (and some 330 MB read); a file
+# beyond it is refused.
+MAX_RECORDS: Final = 1_000_000
 # 88 continuations of one record; the text is clipped far shorter downstream anyway.
 MAX_CONTINUATIONS: Final = 1000
 # Funds type D: number of distributions (the spec's example has 2 or 3).
 MAX_DISTRIBUTIONS: Final = 99
 
+# Funds types with no fields of their own; one shared value each (a file has millions of 16s).
+_PLAIN_FUNDS: Final = {kind: Funds(kind) for kind in ("", "0", "1", "2", "Z")}
 _KNOWN: Final = frozenset({"01", "02", "03", "16", "49", "88", "98", "99"})
 
 
@@ -354,8 +357,9 @@ class _Builder:
         """Funds type and the fields it brings (BAI2 "Funds Type": S three amounts, V a value
         date and time, D a count of day/amount pairs)."""
         kind = s.optional().strip().upper()
-        if kind in ("", "0", "1", "2", "Z"):
-            return Funds(kind)
+        plain = _PLAIN_FUNDS.get(kind)
+        if plain is not None:
+            return plain
         if kind == "V":
             day, at = s.optional().strip(), s.optional().strip()
             when = fields.hhmm(at) if at else None
