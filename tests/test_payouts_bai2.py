@@ -315,6 +315,6 @@ def test_statement_line_cap_and_a_line_of_commas_stay_cheap() -> None:
     # 900 continuations of 4,000 commas each: linear work, not 900 × 4,000² searches.
     hostile = SVB.read_text().replace("88,040,", ("88," + "," * 4000 + "\n") * 900 + "88,040,", 1)
     started = time.monotonic()
-    with pytest.raises(BankStatementUnreadable, match="49 number of records"):
+    with pytest.raises(BankStatementUnreadable, match="line 3: more than 500 summaries"):
         read_bai2(hostile.encode())
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 5

@@ -39,6 +39,8 @@ MAX_LINE_CHARS: Final = 4096
 MAX_RECORDS: Final = 1_000_000
 # 88 continuations of one record; the text is clipped far shorter downstream anyway.
 MAX_CONTINUATIONS: Final = 1000
+# Status and summary amounts of one 03 record: the BAI2 code list has fewer than 200.
+MAX_SUMMARIES: Final = 500
 # Funds type D: number of distributions (the spec's example has 2 or 3).
 MAX_DISTRIBUTIONS: Final = 99
 
@@ -229,7 +231,14 @@ class _Builder:
         number = s.optional().strip()
         currency = s.optional().strip().upper() or None
         summaries: list[Summary] = []
+        groups = 0
         while (code := s.next()) is not None:
+            groups += 1  # empty ones too: a line of bare commas must not run on
+            if groups > MAX_SUMMARIES:
+                self.problem(
+                    record.line, "too_many_summaries", f"more than {MAX_SUMMARIES} summaries"
+                )
+                break
             code = code.strip()
             amount_text = s.optional()
             count_text = s.optional()
