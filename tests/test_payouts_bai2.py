@@ -254,8 +254,10 @@ def test_every_problem_is_listed_by_validate() -> None:
 def test_limits_refuse_instead_of_growing() -> None:
     with pytest.raises(BankStatementUnreadable, match="longer than 4096 characters"):
         read_bai2(SVB.read_bytes() + b"88," + b"A" * 5000 + b"\n")
-    with pytest.raises(BankStatementUnreadable, match="more than 10 records"):
+    with pytest.raises(BankStatementUnreadable, match="more than 10 lines"):
         bai2.read(SVB.read_bytes(), max_records=10)
+    with pytest.raises(BankStatementUnreadable, match="more than 19 records"):
+        bai2.read(SVB.read_text().rstrip("\n"), max_records=19)  # 19 line ends, 20 records
     many = SVB.read_text().replace("88,SOME PAYMENT ACH OFFSET\n", "88,X\n" * 20, 1)
     with pytest.raises(BankStatementUnreadable, match="more than 5 continuations"):
         bai2.read(many, max_continuations=5)
@@ -312,7 +314,7 @@ def test_mutated_files_give_only_typed_results_quickly(path: Path, data: st.Data
 def test_statement_line_cap_and_a_line_of_commas_stay_cheap() -> None:
     with pytest.raises(BankStatementUnreadable, match="2 detail records, more than 1"):
         read_bai2(SVB, max_lines=1)
-    # 900 continuations of 4,000 commas each: linear work, not 900 × 4,000² searches.
+    # 900 continuations of 4,000 commas each: refused at the summary limit, in linear time.
     hostile = SVB.read_text().replace("88,040,", ("88," + "," * 4000 + "\n") * 900 + "88,040,", 1)
     started = time.monotonic()
     with pytest.raises(BankStatementUnreadable, match="line 3: more than 500 summaries"):

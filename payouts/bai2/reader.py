@@ -106,6 +106,9 @@ def read(
     text = _decode(data)
     if not text.strip():
         raise _refuse("the file is empty")
+    # Counted up front, so a file far over the limit is refused before any record is read.
+    if max(text.count("\n"), text.count("\r")) > max_records:
+        raise _refuse(f"more than {max_records} lines")
     builder = _Builder()
     current: _Record | None = None
     record_length: int | None = None
