@@ -320,3 +320,16 @@ def test_statement_line_cap_and_a_line_of_commas_stay_cheap() -> None:
     with pytest.raises(BankStatementUnreadable, match="line 3: more than 500 summaries"):
         read_bai2(hostile.encode())
     assert time.monotonic() - started < 5
+
+
+def test_intake_check_reports_a_truncated_file_as_unreadable(tmp_path: Path) -> None:
+    """The file-intake check (what quarantines a feed's file) gets the refusal as one line."""
+    from intake.built_in import check_bank_statement
+
+    text = SVB.read_text()
+    path = tmp_path / "cut.bai2"
+    path.write_text(text[: text.index("49,138884258")])
+    check = check_bank_statement(path)
+    assert check.rows is None
+    assert check.unreadable.startswith("bai2: the account at line 3 has no 49 trailer")
+    assert "\n" not in check.unreadable
