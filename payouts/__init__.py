@@ -3,6 +3,7 @@
     report = read_report(payouts_csv, balance_transactions_csv, links_csv)  # rows + problems
     outcomes = reconcile_report(report)            # one PayoutReconciliation per payout
     statement = read_bank_statement(path)           # BAI2 or camt.052/053/054 → BankCredit lines
+    file = bai2.read(data); bai2.validate(file)     # BAI2 records and every problem, by line
     match = match_deposit(payout, statement.lines, window_days=3, candidate_payouts=others)
 
 Readers raise only ``PspReportUnreadable`` / ``BankStatementUnreadable`` (see ``errors``);
@@ -10,6 +11,7 @@ everything wrong inside a file is returned as a problem, and everything that doe
 itemised ``Discrepancy``.
 """
 
+from payouts import bai2
 from payouts.bank_statements import (
     BankCredit,
     Direction,
@@ -76,6 +78,7 @@ __all__ = [
     "RowProblem",
     "StatementFormat",
     "attribute",
+    "bai2",
     "categorise",
     "iter_balance_transactions",
     "iter_payout_links",

@@ -7,8 +7,11 @@ does not add up. Only input that cannot be read at all stops a reader::
     PayoutsError
     ├── PspReportUnreadable       the PSP's CSV report cannot be read (no such file, not text,
     │                             empty, no header, a required column missing)
-    └── BankStatementUnreadable   a BAI2 or camt statement cannot be read (not BAI2/XML, broken
-                                  structure or control totals, a forbidden DTD or entity)
+    └── BankStatementUnreadable   a BAI2 or camt statement cannot be read or trusted (not
+                                  BAI2/XML; BAI2 structure, 49/98/99 control totals or record
+                                  counts wrong, or cut off before its 99; camt balances or
+                                  TxsSummry that do not add up; a forbidden DTD or entity; a
+                                  size limit broken)
 
 Both are permanent for a given file: quarantine it and report ``reason``; a retry cannot help
 (an ``OSError`` opening a path is wrapped too, and says so in ``reason``).

@@ -195,6 +195,8 @@ class _RowError(ValueError):
 _PAYOUT_COLUMNS: Final = ("id", "amount", "currency", "arrival_date")
 _TRANSACTION_COLUMNS: Final = ("id", "amount", "fee", "net", "currency", "type")
 _LINK_COLUMNS: Final = ("payout_id", "balance_transaction_id")
+# ISO 8601 with a zone and microseconds is 32 characters; epoch seconds far fewer.
+_MAX_TIMESTAMP_CHARS: Final = 64
 
 
 def _open(source: ReportSource) -> tuple[IO[bytes], bool]:
@@ -296,14 +298,18 @@ def _timestamp(fields: list[str], index: dict[str, int], column: str) -> datetim
     value = _text(fields, index, column)
     if value is None:
         return None
+    if len(value) > _MAX_TIMESTAMP_CHARS:
+        raise _RowError(column, f"{column} of {len(value)} characters is not a timestamp")
     try:
-        if value.isdigit():  # the API's epoch seconds
+        if value.isascii() and value.isdigit():  # the API's epoch seconds
             return datetime.fromtimestamp(int(value), UTC)
         parsed = datetime.fromisoformat(value)
+        # No zone in the file means UTC (Stripe, Fivetran); convert any stated zone to UTC.
+        # Inside the try: 0001-01-01T00:00+01:00 overflows on the way to UTC, and that is
+        # this row's problem, not the report's.
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except (ValueError, OverflowError, OSError):
         raise _RowError(column, f"{column} {value!r} is not a timestamp") from None
-    # No zone in the file means UTC (Stripe, Fivetran); convert any stated zone to UTC.
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _parse_rows(

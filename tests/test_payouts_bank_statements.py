@@ -24,6 +24,14 @@ SVB = CORPUS / "bai2" / "moj_svb_us_example.bai2"
 MOOV = CORPUS / "bai2" / "moov_sample1.txt"
 CAMT053 = CORPUS / "camt" / "genkgo_camt053.v2.minimal.xml"
 CAMT054 = CORPUS / "camt" / "genkgo_camt054.v4.xml"
+CAMT053_BALANCED = (
+    CAMT053.read_bytes().replace(
+        b'<Amt Ccy="SEK">27.00</Amt>\n                <CdtDbtInd>DBIT',
+        b'<Amt Ccy="EUR">27.00</Amt>\n                <CdtDbtInd>CRDT',
+    )
+    if CAMT053.exists()
+    else b""
+)
 
 if not CORPUS.is_dir():  # pragma: no cover
     pytest.skip("the shared corpus is not mounted", allow_module_level=True)
@@ -86,8 +94,20 @@ def test_bai2_with_wrong_control_total_is_unreadable() -> None:
     assert raised.value.format == "bai2"
 
 
+def test_camt053_corpus_file_is_refused_for_its_closing_balance() -> None:
+    # genkgo's fixture: OPBD 18.15 EUR credit + one entry of 8.85 EUR credit, but its CLBD is
+    # written as 27.00 SEK *debit*: the balances cannot be reconciled, so the statement is not
+    # trusted.
+    with pytest.raises(BankStatementUnreadable) as refused:
+        read_camt(CAMT053)
+    assert refused.value.reason == (
+        "camt.053 statement 1: the closing booked balance is in 'SEK', the account in 'EUR'"
+    )
+
+
 def test_camt053() -> None:
-    parsed = read_camt(CAMT053)
+    # The same file with its closing balance as the entries make it (27.00 EUR credit).
+    parsed = read_camt(CAMT053_BALANCED)
     assert parsed.format is StatementFormat.CAMT_053 and parsed.problems == []
     [line] = parsed.lines
     assert line.account == "NL26VAYB8060476890"
@@ -100,7 +120,12 @@ def test_camt053() -> None:
 
 def test_camt054() -> None:
     parsed = read_camt(CAMT054)
-    assert parsed.format is StatementFormat.CAMT_054 and parsed.problems == []
+    # Its entry books 200000 SEK; its three transaction details are in CHF (3.1, 3.2, 3.2):
+    # they cannot be split out in the account's money, so the entry stays one line.
+    assert parsed.format is StatementFormat.CAMT_054
+    assert parsed.problems == [
+        "camt.054:AAAASESS-FP-ACCR001:1: TxDtls 1 is in 'CHF', the entry in SEK: kept as one line"
+    ]
     [line] = parsed.lines
     assert line.account == "CH2801234000123456789"
     assert (line.amount, line.currency, line.direction) == (20_000_000, "SEK", Direction.DEBIT)
@@ -202,10 +227,11 @@ def test_mutated_bai2_raises_only_the_typed_error(data: st.DataObject) -> None:
         read_bai2(bytes(text))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=2000)
 @given(st.data())
 def test_mutated_camt_raises_only_the_typed_error(data: st.DataObject) -> None:
-    text = bytearray(CAMT054.read_bytes())
+    source = data.draw(st.sampled_from([CAMT054.read_bytes(), CAMT053_BALANCED]))
+    text = bytearray(source)
     for _ in range(data.draw(st.integers(1, 4))):
         i = data.draw(st.integers(0, len(text) - 1))
         text[i] = data.draw(st.sampled_from(b"<>/&;\"'0123456789.-ABC \x00"))

@@ -189,3 +189,52 @@ def test_junk_rows_under_a_good_header_are_problems(rows: list[list[str]]) -> No
     parsed = read_balance_transactions(out.getvalue().encode("utf-8", "surrogatepass"))
     for row in parsed.rows:
         assert row.net == row.amount - row.fee
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "0001-01-01T00:00:00+01:00",  # overflows on its way to UTC (astimezone)
+        "9999-12-31T23:00:00-05:00",
+        "99999999999999999",  # epoch seconds beyond datetime (fromtimestamp)
+        "\u00b9\u00b2\u00b3",  # superscript digits: str.isdigit() says yes, int() says no
+        "2024-01-01" + "0" * 100,
+    ],
+)
+def test_a_timestamp_that_overflows_is_that_rows_problem(stamp: str) -> None:
+    data = (
+        "id,amount,currency,arrival_date,created\n"
+        f"po_bad,100,usd,2024-01-01,{stamp}\n"
+        "po_good,5,usd,2024-01-02,2024-01-02T00:00:00Z\n"
+    ).encode()
+    parsed = read_payouts(data)
+    assert [p.id for p in parsed.rows] == ["po_good"]
+    [problem] = parsed.problems
+    assert (problem.line, problem.record_id, problem.column) == (2, "po_bad", "created")
+    transactions = read_balance_transactions(
+        (
+            f"id,amount,fee,net,currency,type,available_on\ntxn_bad,100,0,100,usd,charge,{stamp}\n"
+        ).encode()
+    )
+    assert transactions.rows == []
+    assert [p.column for p in transactions.problems] == ["available_on"]
+
+
+@settings(max_examples=200, deadline=2000)
+@given(st.sampled_from([PAYOUTS, TRANSACTIONS, LINKS]), st.data())
+def test_mutated_corpus_files_give_only_typed_results(path: Path, data: st.DataObject) -> None:
+    buffer = bytearray(path.read_bytes()[:6000])
+    for _ in range(data.draw(st.integers(1, 8))):
+        i = data.draw(st.integers(0, len(buffer) - 1))
+        buffer[i : i + 1] = data.draw(
+            st.sampled_from(
+                [b",", b'"', b"\n", b"\r", b"-", b"9" * 30, b"+99:00", b"\xb9", b"\xff"]
+            )
+        )
+    for reader in (read_payouts, read_balance_transactions, read_payout_links):
+        try:
+            parsed = reader(bytes(buffer))
+        except PspReportUnreadable as refused:
+            assert refused.reason
+            continue
+        assert all(problem.message for problem in parsed.problems)
