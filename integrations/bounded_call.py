@@ -1,0 +1,119 @@
+"""Run one function in a forked child with a deadline and a memory limit.
+
+A reader whose loop we do not own (the ``bai2`` library, pyarrow's CSV reader, pyx12) can spin or
+grow without end on a hostile file, and a thread cannot be stopped: a child process can. The child
+inherits every module already imported (fork), sets ``RLIMIT_AS``, runs the function and sends the
+pickled result back through a pipe; the parent waits at most ``seconds``, then kills it. Peak
+memory comes from the kernel's accounting of that one child (``wait4``), whatever its end.
+
+POSIX only (fork); the CLI and the fuzz harness run on Linux.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import resource
+import select
+import signal
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+Ending = Literal["returned", "raised", "timeout", "memory", "killed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How the call ended. ``value`` is the return value (``returned``) or the exception
+    (``raised``, when it could be pickled); ``site`` names the exception type and the innermost
+    frame (``raised``, ``memory``); ``signal`` the signal that ended the child (``killed``)."""
+
+    ending: Ending
+    seconds: float
+    peak_rss_bytes: int
+    value: Any = None
+    site: str = ""
+    signal: int | None = None
+
+
+def _site(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return type(exc).__name__
+    last = frames[-1]
+    return f"{type(exc).__name__} at {'/'.join(Path(last.filename).parts[-2:])}:{last.lineno}"
+
+
+def _child(write_fd: int, memory_bytes: int, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    code = 0
+    try:
+        if memory_bytes:
+            resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+        try:
+            message: tuple[str, Any, str] = ("returned", fn(*args), "")
+        except MemoryError as exc:
+            message = ("memory", None, _site(exc))
+        except Exception as exc:  # any exception is the caller's to classify
+            message = ("raised", exc, _site(exc))
+        try:
+            payload = pickle.dumps(message)
+        except Exception:  # an exception that cannot be pickled still has its site
+            payload = pickle.dumps(("raised", None, message[2] or "unpicklable result"))
+        with os.fdopen(write_fd, "wb") as pipe:
+            pipe.write(payload)
+    except BaseException:
+        code = 70
+    finally:
+        os._exit(code)  # never run the parent's atexit handlers or finalizers in the child
+
+
+def call_bounded(
+    fn: Callable[..., Any], *args: Any, seconds: float, memory_bytes: int = 0
+) -> Outcome:
+    """``fn(*args)`` in a child: at most ``seconds`` of wall time and ``memory_bytes`` of
+    address space (0: no limit). Never raises for what happens inside the child."""
+    read_fd, write_fd = os.pipe()
+    started = time.monotonic()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child leaves through os._exit
+        os.close(read_fd)
+        _child(write_fd, memory_bytes, fn, args)
+    os.close(write_fd)
+    chunks: list[bytes] = []
+    timed_out = False
+    try:
+        deadline = started + seconds
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                break
+            ready, _, _ = select.select([read_fd], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(read_fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(read_fd)
+        if timed_out:
+            os.kill(pid, signal.SIGKILL)
+        _, status, usage = os.wait4(pid, 0)
+    elapsed = time.monotonic() - started
+    peak = usage.ru_maxrss * 1024  # Linux reports KiB
+    if timed_out:
+        return Outcome("timeout", elapsed, peak)
+    if os.WIFSIGNALED(status):
+        return Outcome("killed", elapsed, peak, signal=os.WTERMSIG(status))
+    try:
+        # Our own forked child wrote these bytes: nothing else can reach the pipe.
+        ending, value, site = pickle.loads(b"".join(chunks))  # noqa: S301
+    except Exception:
+        # The child died before it could answer (its own limit hit while pickling, say).
+        return Outcome("killed", elapsed, peak, site=f"exit status {os.WEXITSTATUS(status)}")
+    return Outcome(ending, elapsed, peak, value=value, site=site)
