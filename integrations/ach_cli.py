@@ -1,8 +1,8 @@
 """``integrations ach``: look inside NACHA files (mounted by ``integrations.cli``).
 
 ``inspect`` prints what a file holds and every validation problem; account numbers are masked
-to their last four characters and names are never printed. Exit codes: 0 valid, 1 problems
-found, 2 the file cannot be read.
+to their last four characters and names are never printed. Exit codes (``integrations.exit_codes``):
+0 valid, 1 problems found, 65 the file cannot be read as NACHA, 66 no such file.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from typing import Annotated, Any
 
 import typer
 
+from integrations import cli_support
+from integrations.exit_codes import ExitCode
 from nacha import NachaFile, NachaReadError, read, validate
 from nacha.fields import mask
 from nacha.summaries import FileSummary, change_notices, return_notices, summarize
@@ -129,6 +131,8 @@ def inspect(
     ] = False,
 ) -> None:
     """Summarise a NACHA file and list every validation problem."""
+    if not file.is_file():
+        raise cli_support.fail(f"no such file: {file}", ExitCode.NO_INPUT, "check the path")
     try:
         parsed = read(file)
     except NachaReadError as exc:
@@ -146,7 +150,7 @@ def inspect(
             )
         else:
             typer.echo(f"error: {file}: {exc.reason}", err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(ExitCode.DATA_ERROR) from None
     problems = validate(parsed, strict=strict)
     summary = summarize(parsed, problems, strict=strict)
     returns, nocs = _returns(parsed), _nocs(parsed)
@@ -163,4 +167,4 @@ def inspect(
         typer.echo(json.dumps(doc, sort_keys=True, indent=2))
     else:
         _print_text(file, summary, returns, nocs)
-    raise typer.Exit(0 if summary.valid else 1)
+    raise typer.Exit(ExitCode.OK if summary.valid else ExitCode.REFUSED)

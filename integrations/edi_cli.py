@@ -4,7 +4,8 @@
 ``validate FILE`` prints the verdict (``--json``: the ``edi.validation_result`` contract) and
 writes the 997/999/TA1 to ``--ack-out`` (default ``FILE.ack.x12``). Without a database the
 acknowledgement's ISA13 is ``--control-number`` (default 1); the workers allocate real ones per
-partner. Issue values are masked. Exit codes: 0 accepted, 1 rejected, 2 the file cannot be read.
+partner. Issue values are masked. Exit codes (``integrations.exit_codes``): 0 accepted,
+1 rejected, 65 not X12 at all, 66 no such file.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Annotated
 import typer
 
 import edi
+from integrations import cli_support
+from integrations.exit_codes import ExitCode
 
 edi_app = typer.Typer(
     help="EDI X12: validate files (pyx12 for HIPAA sets) and write 997/999/TA1.",
@@ -43,8 +46,8 @@ def validate_command(
     try:
         data = file.read_bytes()
     except OSError as exc:
-        typer.echo(f"cannot read {file}: {exc.strerror}", err=True)
-        raise typer.Exit(2) from None
+        why = f"cannot read {file}: {exc.strerror}"
+        raise cli_support.fail(why, ExitCode.NO_INPUT, "check the path") from None
     validation = edi.validate(data)
     result = validation.result
     ack_path = None
@@ -58,7 +61,9 @@ def validate_command(
     else:
         _print(result, ack_path)
     readable = bool(result.interchanges)
-    raise typer.Exit(0 if result.accepted else (1 if readable else 2))
+    raise typer.Exit(
+        ExitCode.OK if result.accepted else (ExitCode.REFUSED if readable else ExitCode.DATA_ERROR)
+    )
 
 
 def _print(result: edi.ValidationResult, ack_path: Path | None) -> None:

@@ -41,10 +41,12 @@ def test_validate_accepts_a_messy_850_in_text_mode(tmp_path: Path) -> None:
     assert ack[0][13] == "000000042" and ["AK9", "A", "1", "1", "1"] in ack
 
 
-def test_an_unreadable_file_exits_2(tmp_path: Path) -> None:
+def test_an_unreadable_file_exits_65_and_a_missing_one_66(tmp_path: Path) -> None:
     source = tmp_path / "nope.txt"
     source.write_text("not x12")
     done = run(str(source))
-    assert done.returncode == 2
+    assert done.returncode == 65
     assert "ISA" in done.stdout
-    assert run(str(tmp_path / "missing")).returncode == 2
+    missing = run(str(tmp_path / "missing"))
+    assert missing.returncode == 66
+    assert missing.stderr.startswith("error: cannot read") and "Traceback" not in missing.stderr
