@@ -2,9 +2,12 @@
 
 A reader whose loop we do not own (the ``bai2`` library, pyarrow's CSV reader, pyx12) can spin or
 grow without end on a hostile file, and a thread cannot be stopped: a child process can. The child
-inherits every module already imported (fork), sets ``RLIMIT_AS``, runs the function and sends the
-pickled result back through a pipe; the parent waits at most ``seconds``, then kills it. Peak
-memory comes from the kernel's accounting of that one child (``wait4``), whatever its end.
+inherits every module already imported (fork), runs the function and sends the pickled result
+back through a pipe; the parent waits at most ``seconds`` and kills it then, or as soon as its
+resident memory passes ``memory_bytes`` (polled every few milliseconds from ``/proc``). The limit
+is on resident memory, not address space: pyarrow's allocator reserves gigabytes of address space
+it never touches, so ``RLIMIT_AS`` refuses its first allocation. Peak memory comes from the
+kernel's accounting of that one child (``wait4``), whatever its end.
 
 POSIX only (fork); the CLI and the fuzz harness run on Linux.
 """
@@ -13,7 +16,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import resource
 import select
 import signal
 import time
@@ -21,7 +23,10 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
+
+_POLL_SECONDS: Final = 0.01
+_PAGE: Final = os.sysconf("SC_PAGE_SIZE")
 
 Ending = Literal["returned", "raised", "timeout", "memory", "killed"]
 
@@ -48,11 +53,17 @@ def _site(exc: BaseException) -> str:
     return f"{type(exc).__name__} at {'/'.join(Path(last.filename).parts[-2:])}:{last.lineno}"
 
 
-def _child(write_fd: int, memory_bytes: int, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+def _resident_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * _PAGE
+    except (OSError, IndexError, ValueError):
+        return 0  # gone already: wait4 has the last word
+
+
+def _child(write_fd: int, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
     code = 0
     try:
-        if memory_bytes:
-            resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
         try:
             message: tuple[str, Any, str] = ("returned", fn(*args), "")
         except MemoryError as exc:
@@ -75,16 +86,17 @@ def call_bounded(
     fn: Callable[..., Any], *args: Any, seconds: float, memory_bytes: int = 0
 ) -> Outcome:
     """``fn(*args)`` in a child: at most ``seconds`` of wall time and ``memory_bytes`` of
-    address space (0: no limit). Never raises for what happens inside the child."""
+    resident memory (0: no limit). Never raises for what happens inside the child."""
     read_fd, write_fd = os.pipe()
     started = time.monotonic()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child leaves through os._exit
         os.close(read_fd)
-        _child(write_fd, memory_bytes, fn, args)
+        _child(write_fd, fn, args)
     os.close(write_fd)
     chunks: list[bytes] = []
-    timed_out = False
+    timed_out = over_memory = False
+    polled_peak = 0
     try:
         deadline = started + seconds
         while True:
@@ -92,7 +104,13 @@ def call_bounded(
             if left <= 0:
                 timed_out = True
                 break
-            ready, _, _ = select.select([read_fd], [], [], left)
+            ready, _, _ = select.select([read_fd], [], [], min(left, _POLL_SECONDS))
+            if memory_bytes:
+                rss = _resident_bytes(pid)
+                polled_peak = max(polled_peak, rss)
+                if rss > memory_bytes:
+                    over_memory = True
+                    break
             if not ready:
                 continue
             chunk = os.read(read_fd, 1 << 20)
@@ -101,13 +119,15 @@ def call_bounded(
             chunks.append(chunk)
     finally:
         os.close(read_fd)
-        if timed_out:
+        if timed_out or over_memory:
             os.kill(pid, signal.SIGKILL)
         _, status, usage = os.wait4(pid, 0)
     elapsed = time.monotonic() - started
-    peak = usage.ru_maxrss * 1024  # Linux reports KiB
+    peak = max(polled_peak, usage.ru_maxrss * 1024)  # Linux reports KiB
     if timed_out:
         return Outcome("timeout", elapsed, peak)
+    if over_memory:
+        return Outcome("memory", elapsed, peak, site="resident memory over the limit")
     if os.WIFSIGNALED(status):
         return Outcome("killed", elapsed, peak, signal=os.WTERMSIG(status))
     try:
