@@ -228,9 +228,12 @@ def fuzz_reader(
     memory_mb: int = 1024,
     out: Path | None = None,
     max_cases: int | None = None,
+    stop_on_finding: bool = False,
     corpus: Path = CORPUS,
 ) -> ReaderStats:
-    """Mutate and read for ``seconds`` (or ``max_cases``); save failures under ``out``."""
+    """Mutate and read for ``seconds`` (or ``max_cases``, whichever ends first); save failures
+    under ``out``. The cases depend only on ``reader`` and ``seed``, so ``max_cases`` makes a
+    run reproducible on any machine."""
     stats = ReaderStats(reader)
     sources = seeds(reader, corpus)
     if not sources:
@@ -279,6 +282,8 @@ def fuzz_reader(
                 f"{ending} {site} <- {name}: {'; '.join(mutations)}"
                 + (f" [{saved}]" if saved else "")
             )
+            if stop_on_finding:
+                break
     return stats
 
 
