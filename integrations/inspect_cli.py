@@ -36,13 +36,22 @@ def inspect_command(
     contracts_dir: Annotated[
         Path | None, typer.Option("--contracts", help="Folder of file contracts (*.toml).")
     ] = None,
+    max_seconds: Annotated[
+        float | None,
+        typer.Option(
+            "--max-seconds", min=1, help="Time budget. Default: 30 s + 5 s per MB of the file."
+        ),
+    ] = None,
 ) -> None:
     """Read FILE as the workers would and report its verdict and problems."""
     if not file.is_file():
         why = "not a regular file" if file.exists() else "no such file"
         raise cli_support.fail(f"{why}: {file}", ExitCode.NO_INPUT, "check the path")
     try:
-        result, detected = inspect_bounded(file, kind, Limits(), contracts_dir)
+        limits = (
+            Limits() if max_seconds is None else Limits(base_seconds=max_seconds, seconds_per_mb=0)
+        )
+        result, detected = inspect_bounded(file, kind, limits, contracts_dir)
     except UnknownKind as exc:
         hint = "see `integrations inspect --help`"
         raise cli_support.fail(str(exc), ExitCode.USAGE, hint) from None

@@ -13,6 +13,10 @@ from pathlib import Path
 import pytest
 
 from benchmarks.fuzz_readers import CORPUS, INTAKE_CONTRACT, READERS, fuzz_reader, seeds
+from integrations.bounded_call import call_bounded
+from integrations.file_inspection import Limits, inspect_file
+
+HOSTILE = Path(__file__).resolve().parent / "fixtures/hostile"
 
 # Cases per reader: deterministic (same seed, same mutations), a few seconds each here.
 CASES = {"x12": 12, INTAKE_CONTRACT: 20}
@@ -21,27 +25,29 @@ TIME_CAP = 30.0  # a slow machine runs fewer cases rather than stalling the suit
 CASE_DEADLINE = 8.0  # a clean case reads in well under a second; a hang is a loop
 MEMORY_MB = 1024
 
+# Readers whose short pass below still finds a crash or hang today.
 KNOWN = {
-    "nacha": "fixed in branch nacha: superscript digits in header fields raise ValueError",
-    "x12": "fixed in branch x12: surplus GE/IEA/SE raise IndexError out of pyx12, ST01 as a path",
     "bai2": "fixed in branch payreaders: the bai2 library loops on a file cut after a 16 record",
-    "camt": "fixed in branch payreaders: hostile amounts and details (issue 14)",
-    "stripe-payouts": "fixed in branch payreaders: a timestamp overflowing astimezone",
-    "stripe-balance-transactions": "fixed in branch payreaders: timestamp overflow (issue 14)",
-    INTAKE_CONTRACT: "fixed in branch limits: intake CSV limits (issue 14)",
+}
+# Readers that still crash on a saved input in tests/fixtures/hostile/<reader>/.
+KNOWN_HOSTILE = {
+    "bai2": "fixed in branch payreaders: the bai2 library loops on a file cut after a 16 record",
+    "nacha": "fixed in branch nacha: a superscript digit in the file header raises ValueError",
+    "x12": "fixed in branch x12: pyx12 IndexError on a surplus GE or a missing ST; ST01 as a path",
+    "stripe-payouts": "fixed in branch payreaders: a timestamp that overflows astimezone",
 }
 
 
-def _param(reader: str) -> object:
-    if reader in KNOWN:
+def _param(reader: str, known: dict[str, str]) -> object:
+    if reader in known:
         return pytest.param(
-            reader, marks=pytest.mark.xfail(reason=KNOWN[reader], strict=False), id=reader
+            reader, marks=pytest.mark.xfail(reason=known[reader], strict=False), id=reader
         )
     return pytest.param(reader, id=reader)
 
 
 @pytest.mark.skipif(not CORPUS.exists(), reason="shared corpus not mounted")
-@pytest.mark.parametrize("reader", [_param(r) for r in READERS])
+@pytest.mark.parametrize("reader", [_param(r, KNOWN) for r in READERS])
 def test_mutated_corpus_files_only_get_typed_results(reader: str, tmp_path: Path) -> None:
     assert seeds(reader), f"no seed file for {reader}"
     stats = fuzz_reader(
@@ -57,3 +63,16 @@ def test_mutated_corpus_files_only_get_typed_results(reader: str, tmp_path: Path
     assert stats.cases >= 3, stats
     assert stats.clean, "\n".join(stats.findings)
     assert stats.typed == stats.cases
+
+
+@pytest.mark.parametrize(
+    "reader", [_param(p.name, KNOWN_HOSTILE) for p in sorted(HOSTILE.iterdir()) if p.is_dir()]
+)
+def test_saved_hostile_inputs_get_typed_results(reader: str) -> None:
+    """Each minimal input saved from fuzzing or crafted from issue 14 ends as a typed result."""
+    failures = []
+    for path in sorted((HOSTILE / reader).iterdir()):
+        outcome = call_bounded(inspect_file, path, reader, Limits(), seconds=CASE_DEADLINE)
+        if outcome.ending != "returned":
+            failures.append(f"{path.name}: {outcome.ending} {outcome.site}")
+    assert not failures, failures
