@@ -14,6 +14,7 @@ POSIX only (fork); the CLI and the fuzz harness run on Linux.
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import pickle
 import select
@@ -63,6 +64,9 @@ def _resident_bytes(pid: int) -> int:
 
 def _child(write_fd: int, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
     code = 0
+    # A fatal signal in the child is reported by the parent (``killed``), not as a C-level
+    # traceback dump on the user's terminal.
+    faulthandler.disable()
     try:
         try:
             message: tuple[str, Any, str] = ("returned", fn(*args), "")
@@ -95,7 +99,7 @@ def call_bounded(
         _child(write_fd, fn, args)
     os.close(write_fd)
     chunks: list[bytes] = []
-    timed_out = over_memory = False
+    timed_out = over_memory = answered = False
     polled_peak = 0
     try:
         deadline = started + seconds
@@ -115,11 +119,12 @@ def call_bounded(
                 continue
             chunk = os.read(read_fd, 1 << 20)
             if not chunk:
+                answered = True
                 break
             chunks.append(chunk)
     finally:
         os.close(read_fd)
-        if timed_out or over_memory:
+        if not answered:  # a deadline, the memory limit, or Ctrl-C in the parent
             os.kill(pid, signal.SIGKILL)
         _, status, usage = os.wait4(pid, 0)
     elapsed = time.monotonic() - started
