@@ -8,11 +8,21 @@ branch is merged, drop the mark (strict=False: a pass does not fail the suite me
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
-from benchmarks.fuzz_readers import CORPUS, INTAKE_CONTRACT, READERS, fuzz_reader, seeds
+from benchmarks.fuzz_readers import (
+    CORPUS,
+    INTAKE_CONTRACT,
+    MUTATIONS,
+    READERS,
+    fuzz_reader,
+    seeds,
+)
 from integrations.bounded_call import call_bounded
 from integrations.file_inspection import Limits, inspect_file
 
@@ -28,6 +38,11 @@ MEMORY_MB = 1024
 # Readers whose short pass below still finds a crash or hang today.
 KNOWN = {
     "bai2": "fixed in branch payreaders: the bai2 library loops on a file cut after a 16 record",
+}
+# Readers whose property test below still finds a crash or hang today.
+KNOWN_PROPERTY = {
+    **KNOWN,
+    "x12": "fixed in branch x12: pyx12 IndexError at x12file.py on duplicated records",
 }
 # Readers that still crash on a saved input in tests/fixtures/hostile/<reader>/.
 KNOWN_HOSTILE = {
@@ -76,3 +91,36 @@ def test_saved_hostile_inputs_get_typed_results(reader: str) -> None:
         if outcome.ending != "returned":
             failures.append(f"{path.name}: {outcome.ending} {outcome.site}")
     assert not failures, failures
+
+
+# Hypothesis drives the same mutations (which seed file, which operators, their randomness):
+# derandomized, so CI runs the same examples every time; no shrinking, as a case costs a fork.
+_HYPOTHESIS = settings(
+    max_examples=15,
+    deadline=None,
+    derandomize=True,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+@pytest.mark.skipif(not CORPUS.exists(), reason="shared corpus not mounted")
+@pytest.mark.parametrize("reader", [_param(r, KNOWN_PROPERTY) for r in READERS])
+@_HYPOTHESIS
+@given(data=st.data())
+def test_property_any_mutation_of_a_corpus_file_gets_a_typed_result(
+    reader: str, tmp_path: Path, data: st.DataObject
+) -> None:
+    sources = seeds(reader)
+    name, original = data.draw(st.sampled_from(sources), label="seed file")
+    operators = data.draw(st.lists(st.sampled_from(MUTATIONS), min_size=1, max_size=3))
+    rng = random.Random(data.draw(st.integers(0, 2**32), label="randomness"))
+    mutated = original
+    for operator in operators:
+        mutated, _ = operator(rng, mutated)
+    path = tmp_path / "case"
+    path.write_bytes(mutated)
+    outcome = call_bounded(
+        inspect_file, path, reader, Limits(), seconds=CASE_DEADLINE, memory_bytes=MEMORY_MB << 20
+    )
+    assert outcome.ending == "returned", f"{name}: {outcome.ending} {outcome.site}"
