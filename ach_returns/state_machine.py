@@ -2,17 +2,19 @@
 
 One case per original entry (keyed by its trace number). Events are return notices (addenda 99),
 notifications of change (addenda 98), operator decisions and deadlines; ``decide`` answers with
-the next case and the commands the workflow must carry out. Rules, per the NACHA Operating
-Rules as this service applies them:
+the next case and the commands the workflow must carry out. What a code means (its category,
+time limit, whether it may be re-presented or needs a correction) comes from the one NACHA
+table, ``nacha.return_reasons``; this module only decides what to do with each category:
 
-- R01/R09 (insufficient/uncollected funds): the entry may be re-presented at most twice, within
-  180 days of the original settlement date (Rule 2.12.4), after an operator approves.
-- R05/R07/R10/R11/R29/R51 (unauthorized): stop; no further debits to that account.
-- Account-level returns (R02/R03/R04/R12/R13/R20): wait for corrected details from an operator,
+- insufficient funds (R01/R09): the entry may be re-presented at most twice, within 180 days of
+  the original settlement date (Rules 2.12.4), after an operator approves.
+- unauthorized (R05/R07/R10/R11/R29/R51): stop; no further debits to that account.
+- account-level (R02-R04, R12-R16, R20, R28): wait for corrected details from an operator,
   escalating when the deadline passes.
-- Dishonored (R61-R69) and contested (R70-R77) returns: review windows of two banking days.
+- dishonored (R61, R62, R67-R70) and contested (R71-R77) returns: review windows of two
+  banking days.
 - A return with no matching original, or received after its code's time limit, and any other
-  code: an exception for operators.
+  category (administrative, other, unknown): an exception for operators.
 - NOC (C01-C13): apply the correction within six banking days (Rule 2.11.1); a refused NOC
   (C61-C69) is logged.
 """
@@ -21,15 +23,22 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ach_returns.banking_days import add_banking_days, next_banking_day
 from contracts.base import Contract, contract
+from nacha.return_reasons import (
+    REINITIATION_LIMIT,
+    REINITIATION_WINDOW_DAYS,
+    ReturnCategory,
+    return_reason,
+)
+from nacha.routing import is_valid_routing_number
 
-MAX_REPRESENTMENTS = 2
-REPRESENTMENT_WINDOW = timedelta(days=180)
+MAX_REPRESENTMENTS = REINITIATION_LIMIT
+REPRESENTMENT_WINDOW = timedelta(days=REINITIATION_WINDOW_DAYS)
 CORRECTION_DAYS = 5  # banking days ops have to supply corrected details before escalation
 NOC_DAYS = 6  # banking days to apply a NOC
 REVIEW_DAYS = 2  # banking days for dishonored/contested review
@@ -74,17 +83,19 @@ class Handling(StrEnum):
     OTHER = "other"
 
 
-_HANDLING = {
-    **dict.fromkeys(("R01", "R09"), Handling.INSUFFICIENT_FUNDS),
-    **dict.fromkeys(("R05", "R07", "R10", "R11", "R29", "R51"), Handling.UNAUTHORIZED),
-    **dict.fromkeys(("R02", "R03", "R04", "R12", "R13", "R20"), Handling.ACCOUNT_LEVEL),
-    **{f"R{n}": Handling.DISHONORED for n in range(61, 70)},
-    **{f"R{n}": Handling.CONTESTED for n in range(70, 78)},
+# What the workflow does with each category of the NACHA table; administrative, other and
+# unknown codes go to a person.
+_HANDLING: Final = {
+    ReturnCategory.INSUFFICIENT_FUNDS: Handling.INSUFFICIENT_FUNDS,
+    ReturnCategory.UNAUTHORIZED: Handling.UNAUTHORIZED,
+    ReturnCategory.ACCOUNT_LEVEL: Handling.ACCOUNT_LEVEL,
+    ReturnCategory.DISHONORED: Handling.DISHONORED,
+    ReturnCategory.CONTESTED: Handling.CONTESTED,
 }
 
 
 def handling_for(code: str) -> Handling:
-    return _HANDLING.get(code.upper(), Handling.OTHER)
+    return _HANDLING.get(return_reason(code.upper()).category, Handling.OTHER)
 
 
 # --- the case ---------------------------------------------------------------------------------
@@ -255,11 +266,8 @@ Command = Represent | BlockAccount | ApplyCorrection | Notify | Escalate
 
 
 def routing_check_digit_ok(routing: str) -> bool:
-    """ABA routing number check: 3-7-1 weights over the nine digits sum to a multiple of 10."""
-    if len(routing) != 9 or not routing.isdigit():
-        return False
-    weights = (3, 7, 1) * 3
-    return sum(int(d) * w for d, w in zip(routing, weights, strict=True)) % 10 == 0
+    """Nine ASCII digits with a valid ABA check digit (the one rule, in ``nacha.routing``)."""
+    return is_valid_routing_number(routing)
 
 
 def refusal(

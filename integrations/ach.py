@@ -1,5 +1,7 @@
 """ACH bookkeeping shared by the CLI and the activities: importing what we originated, and
-ingesting a bank's return/NOC file into one durable case per original entry.
+ingesting a bank's return/NOC file into one durable case per original entry. Only SQL and
+Temporal calls live here; what a file's notices are and whether a return is late is decided in
+the ACH returns core (``ach_returns.notices``).
 
 Ingest is idempotent: each case is reached by signal-with-start on ``ach-return-<original
 trace>``, and a case ignores a notice it has already seen, so the same file ingested twice
@@ -10,18 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import dataclasses
 import json
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import date, timedelta
 from pathlib import Path
 
 import asyncpg
 from temporalio.client import Client
 
 import nacha
-from ach_returns.banking_days import add_banking_days
+from ach_returns.notices import notices_in, within_time_limit
 from ach_returns.state_machine import NocNotice, OriginalEntry, ReturnNotice
 from contracts.ach import AchReturnStart, IngestRequest, IngestSummary
 from integrations.codec import KeyRing
@@ -122,57 +122,6 @@ async def import_originations(
 # --- returns and NOCs -----------------------------------------------------------------------------
 
 
-def _within_time_limit(code: str, settlement: date, received_on: date) -> bool:
-    reason = nacha.return_reason(code)
-    days = reason.time_limit_days
-    if days is None:
-        return True  # no NACHA limit: the workflow's own windows apply
-    if reason.time_limit_unit == "banking_days":
-        # "by opening of business on the 2nd banking day": received on or before that day.
-        return received_on <= add_banking_days(settlement, days)
-    return received_on <= settlement + timedelta(days=days)
-
-
-def notices_in(
-    ach_file: nacha.NachaFile, received_on: date
-) -> list[tuple[str, ReturnNotice | NocNotice]]:
-    """(original trace number, notice) for every return and NOC entry in the file."""
-    found: list[tuple[str, ReturnNotice | NocNotice]] = []
-    for _batch, entry in ach_file.entries():
-        ret, noc = entry.return_addenda, entry.noc
-        if ret is not None:
-            found.append(
-                (
-                    ret.original_trace_number,
-                    ReturnNotice(
-                        notice_id=entry.detail.trace_number,
-                        code=ret.return_code,
-                        received_on=received_on,
-                        addenda_information=getattr(ret, "addenda_information", "").strip(),
-                    ),
-                )
-            )
-        elif noc is not None:
-            fields = {
-                name: str(value)
-                for name, value in dataclasses.asdict(noc.correction).items()
-                if value not in (None, "")
-            }
-            found.append(
-                (
-                    noc.original_trace_number,
-                    NocNotice(
-                        notice_id=entry.detail.trace_number,
-                        code=noc.change_code,
-                        received_on=received_on,
-                        refused=noc.is_refused,
-                        corrected=fields,
-                    ),
-                )
-            )
-    return found
-
-
 async def _to_cases(
     pool: asyncpg.Pool, notices: list[tuple[str, ReturnNotice | NocNotice]]
 ) -> list[tuple[str, ReturnNotice | NocNotice]]:
@@ -248,7 +197,7 @@ async def ingest(
         if isinstance(notice, ReturnNotice) and matched is not None:
             notice = notice.model_copy(
                 update={
-                    "within_time_limit": _within_time_limit(
+                    "within_time_limit": within_time_limit(
                         notice.code, matched[0].settlement_date, notice.received_on
                     )
                 }

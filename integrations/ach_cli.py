@@ -1,21 +1,24 @@
 """``integrations ach``: look inside NACHA files (mounted by ``integrations.cli``).
 
 ``inspect`` prints what a file holds and every validation problem; account numbers are masked
-to their last four characters and names are never printed. Exit codes (``integrations.exit_codes``):
-0 valid, 1 problems found, 65 the file cannot be read as NACHA, 66 no such file.
+to their last four characters and names are never printed. Exit codes follow sysexits(3):
+0 valid, 1 problems found, 2 usage error (click), 65 the content cannot be read as NACHA,
+66 no such file, 70 an internal error (one line on stderr, never a traceback). JSON on stdout
+for 0, 1 and 65.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from integrations import cli_support
 from integrations.exit_codes import ExitCode
 from nacha import NachaFile, NachaReadError, read, validate
+from nacha.errors import NachaOpenError
 from nacha.fields import mask
 from nacha.summaries import FileSummary, change_notices, return_notices, summarize
 
@@ -31,6 +34,13 @@ def _group() -> None:
 
 # Bumped when a key is removed or changes meaning; programs can check it.
 JSON_FORMAT_VERSION = 1
+
+# The CLI's one exit-code table (integrations.exit_codes), under the names this module uses.
+EXIT_OK = ExitCode.OK  # read and valid
+EXIT_PROBLEMS = ExitCode.REFUSED  # read, with problems
+EXIT_DATAERR = ExitCode.DATA_ERROR  # the input cannot be read as a NACHA file
+EXIT_NOINPUT = ExitCode.NO_INPUT  # no such file (or not one we may open)
+EXIT_SOFTWARE = ExitCode.INTERNAL  # a bug of ours, never the partner's file
 
 
 def _returns(file: NachaFile) -> list[dict[str, Any]]:
@@ -131,26 +141,38 @@ def inspect(
     ] = False,
 ) -> None:
     """Summarise a NACHA file and list every validation problem."""
-    if not file.is_file():
-        raise cli_support.fail(f"no such file: {file}", ExitCode.NO_INPUT, "check the path")
+    try:
+        code = _inspect(file, as_json=as_json, strict=strict)
+    except Exception as exc:
+        # The type only: an exception's text may quote the file, which can hold PII.
+        typer.echo(f"internal error: {type(exc).__name__} while reading {file}", err=True)
+        code = EXIT_SOFTWARE
+    sys.stdout.flush()
+    raise typer.Exit(code)
+
+
+def _unreadable(file: Path, reason: str, *, as_json: bool) -> None:
+    if as_json:
+        doc = {
+            "format_version": JSON_FORMAT_VERSION,
+            "file": str(file),
+            "readable": False,
+            "error": reason,
+        }
+        typer.echo(json.dumps(doc, sort_keys=True))
+    else:
+        typer.echo(f"error: {file}: {reason}", err=True)
+
+
+def _inspect(file: Path, *, as_json: bool, strict: bool) -> int:
     try:
         parsed = read(file)
+    except NachaOpenError as exc:
+        typer.echo(f"error: {file}: {exc.reason}", err=True)
+        return EXIT_NOINPUT
     except NachaReadError as exc:
-        if as_json:
-            typer.echo(
-                json.dumps(
-                    {
-                        "format_version": JSON_FORMAT_VERSION,
-                        "file": str(file),
-                        "readable": False,
-                        "error": exc.reason,
-                    },
-                    sort_keys=True,
-                )
-            )
-        else:
-            typer.echo(f"error: {file}: {exc.reason}", err=True)
-        raise typer.Exit(ExitCode.DATA_ERROR) from None
+        _unreadable(file, exc.reason, as_json=as_json)
+        return EXIT_DATAERR
     problems = validate(parsed, strict=strict)
     summary = summarize(parsed, problems, strict=strict)
     returns, nocs = _returns(parsed), _nocs(parsed)
@@ -167,4 +189,4 @@ def inspect(
         typer.echo(json.dumps(doc, sort_keys=True, indent=2))
     else:
         _print_text(file, summary, returns, nocs)
-    raise typer.Exit(ExitCode.OK if summary.valid else ExitCode.REFUSED)
+    return EXIT_OK if summary.valid else EXIT_PROBLEMS

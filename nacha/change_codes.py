@@ -10,12 +10,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from nacha.fields import is_digits
+
 
 @dataclass(frozen=True, slots=True)
 class ChangeCode:
     code: str
     description: str
     refused: bool
+    known: bool = True
+
+    @property
+    def carries_correction(self) -> bool:
+        """The NOC lays out corrected data to apply (C13 only reports an addenda format error)."""
+        return self.known and not self.refused and self.code != "C13"
 
 
 _ROWS: Final = (
@@ -55,7 +63,7 @@ CHANGE_CODES: Final[dict[str, ChangeCode]] = {
 def change_code(code: str) -> ChangeCode:
     """The table row for ``code``; an unknown code is kept with an 'unknown' description."""
     return CHANGE_CODES.get(code) or ChangeCode(
-        code, "Unknown change code (not in the NACHA table)", code.startswith("C6")
+        code, "Unknown change code (not in the NACHA table)", code.startswith("C6"), known=False
     )
 
 
@@ -81,7 +89,7 @@ def _text(data: str, start: int, end: int) -> str | None:
 
 def _code(data: str, start: int, end: int) -> int | None:
     value = data[start:end].strip()
-    return int(value) if value.isdigit() and value.isascii() else None
+    return int(value) if is_digits(value) else None
 
 
 def parse_correction(code: str, corrected_data: str) -> Correction:

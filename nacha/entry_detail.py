@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from nacha.fields import Deviation, number, write_alpha, write_number
+from nacha.fields import Deviation, is_digits, number, write_alpha, write_number
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,15 +48,11 @@ def parse_entry_detail(line: str, n: int, deviations: list[Deviation]) -> EntryD
     code = line[1:3]
     amount = line[29:39]
     return EntryDetail(
-        int(code)
-        if code.isdigit() and code.isascii()
-        else number(code, n, "transaction_code", deviations),
+        int(code) if is_digits(code) else number(code, n, "transaction_code", deviations),
         line[3:11],
         line[11:12],
         line[12:29].rstrip(),
-        int(amount)
-        if amount.isdigit() and amount.isascii()
-        else number(amount, n, "amount_cents", deviations),
+        int(amount) if is_digits(amount) else number(amount, n, "amount_cents", deviations),
         line[39:54].rstrip(),
         line[54:76].rstrip(),
         line[76:78].rstrip(),

@@ -5,7 +5,8 @@ returns problems, so a partner gets every finding at once. Only these stop the p
 
     NachaError
     ├── NachaReadError    the input cannot be read as a NACHA file at all (empty, not gzip when
-    │                     it says so, no file or batch header, mostly unknown record types)
+    │   │                 it says so, too large, no file or batch header, mostly unknown records)
+    │   └── NachaOpenError    the path names no readable file (missing, a directory, no access)
     └── NachaWriteError   a model cannot be written (a value does not fit its fixed-width field)
 """
 
@@ -22,6 +23,10 @@ class NachaReadError(NachaError, ValueError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(reason)
+
+
+class NachaOpenError(NachaReadError):
+    """The path given to ``read`` is not a file we may open; the file's content was never seen."""
 
 
 class NachaWriteError(NachaError, ValueError):

@@ -7,12 +7,20 @@ and zero-filled; dates are YYMMDD.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 
 from nacha.errors import NachaWriteError
 
 RECORD_LENGTH = 94
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def is_digits(value: str) -> bool:
+    """Only ASCII digits 0-9, at least one. ``str.isdigit`` also accepts superscripts ('¹',
+    which ``int`` refuses) and other scripts' digits: never use it on partner data."""
+    return _DIGITS.fullmatch(value) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +45,10 @@ def alpha(value: str) -> str:
 
 def number(value: str, record_number: int, field: str, deviations: list[Deviation]) -> int:
     """A numeric field; a non-numeric one reads as 0 and is recorded (never raised)."""
-    if value.isdigit() and value.isascii():
+    if is_digits(value):
         return int(value)
     stripped = value.strip()
-    if stripped.isdigit() and stripped.isascii():
+    if is_digits(stripped):
         deviations.append(
             Deviation(
                 record_number,
@@ -66,7 +74,7 @@ def yymmdd(value: str, record_number: int, field: str, deviations: list[Deviatio
     """A YYMMDD date (NACHA: years 00-99 are 2000-2099); blank or zeros are ``None``."""
     if not value.strip() or value == "000000":
         return None
-    if len(value) == 6 and value.isdigit() and value.isascii():
+    if len(value) == 6 and is_digits(value):
         try:
             return date(2000 + int(value[0:2]), int(value[2:4]), int(value[4:6]))
         except ValueError:

@@ -49,10 +49,17 @@ class Entry:
 
     @property
     def return_addenda(self) -> AnyReturnAddenda | None:
+        """The first addenda 99; an entry should carry one (``returns`` has them all)."""
         for a in self.addenda:
             if isinstance(a, _RETURN_TYPES):
                 return a
         return None
+
+    @property
+    def returns(self) -> tuple[AnyReturnAddenda, ...]:
+        """Every addenda 99 of the entry, in file order. NACHA allows one, but a hostile or
+        broken file can carry a return, a dishonor and a contest on one entry: each is kept."""
+        return tuple(a for a in self.addenda if isinstance(a, _RETURN_TYPES))
 
     @property
     def noc(self) -> NocAddenda | None:

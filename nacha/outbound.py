@@ -14,6 +14,7 @@ from nacha.batch_header import BatchHeader
 from nacha.codes import TRANSACTION_CODES
 from nacha.entry_detail import EntryDetail
 from nacha.errors import NachaWriteError
+from nacha.fields import is_digits
 from nacha.file_control import FileControl
 from nacha.file_header import FileHeader
 from nacha.model import AnyBatchHeader, Batch, Entry, Layout, NachaFile
@@ -49,7 +50,7 @@ def transaction_code(
 
 def trace_number(odfi: str, sequence: int) -> str:
     """ODFI identification (8 digits) + entry sequence number (7 digits)."""
-    if not (len(odfi) == 8 and odfi.isdigit()) or not 0 < sequence < 10**7:
+    if not (len(odfi) == 8 and is_digits(odfi)) or not 0 < sequence < 10**7:
         raise NachaWriteError(
             "EntryDetail",
             "trace_number",

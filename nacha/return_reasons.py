@@ -4,6 +4,10 @@ each code's time limit and the category the return workflow acts on.
 Time limits are counted from the Settlement Date of the original entry unless the note says
 otherwise. Codes a bank made up are not rejected: ``return_reason`` gives them the category
 ``unknown`` so the workflow can hand them to ops.
+
+This is the one home of the return rules: the return workflow's state machine
+(``ach_returns.state_machine``) acts on a code through its category and the properties below,
+and keeps no table of its own.
 """
 
 from __future__ import annotations
@@ -35,6 +39,12 @@ class ReturnCategory(StrEnum):
 
 TimeLimitUnit = Literal["banking_days", "calendar_days", "not_specified"]
 
+# Rules Subsection 2.12.4 (Reinitiation of Returned Entries): an entry returned R01 or R09 may be
+# reinitiated at most twice after its first presentment, within 180 days of the original
+# Settlement Date; after any other return, only once the Originator has remedied its reason.
+REINITIATION_LIMIT: Final = 2
+REINITIATION_WINDOW_DAYS: Final = 180
+
 
 @dataclass(frozen=True, slots=True)
 class ReturnReason:
@@ -49,6 +59,21 @@ class ReturnReason:
     @property
     def known(self) -> bool:
         return self.category is not ReturnCategory.UNKNOWN
+
+    @property
+    def may_represent(self) -> bool:
+        """The entry may be re-presented as it was (Rules 2.12.4: R01/R09 only)."""
+        return self.category is ReturnCategory.INSUFFICIENT_FUNDS
+
+    @property
+    def needs_correction(self) -> bool:
+        """Nothing more goes to the account until corrected details arrive."""
+        return self.category is ReturnCategory.ACCOUNT_LEVEL
+
+    @property
+    def stops_debits(self) -> bool:
+        """The receiver revoked or never gave authorization: no further debits."""
+        return self.category is ReturnCategory.UNAUTHORIZED
 
 
 _C = ReturnCategory
@@ -89,6 +114,11 @@ _ROWS: Final = (
     ),
     ("R12", "Account Sold to Another DFI", _C.ACCOUNT_LEVEL, _TWO),
     ("R13", "Invalid ACH Routing Number", _C.ACCOUNT_LEVEL, _OPERATOR),
+    # R14-R16 and R28 are account-level, not "other": each says the entry cannot reach this
+    # account as sent, and Rules 2.12.4 lets it be reinitiated only after the Originator
+    # corrects the reason (R14/R15: the payee or holder is deceased, the account must change;
+    # R16: the RDFI froze the account or OFAC blocked it; R28: the operator rejected the
+    # routing number's check digit, Appendix Two). So the workflow awaits corrected details.
     (
         "R14",
         "Representative Payee Deceased or Unable to Continue in That Capacity",
@@ -163,8 +193,12 @@ _ROWS: Final = (
     ("R67", "Duplicate Return", _C.DISHONORED, _DISHONOR),
     ("R68", "Untimely Return", _C.DISHONORED, _DISHONOR),
     ("R69", "Field Error(s)", _C.DISHONORED, _DISHONOR),
-    # R70 is dishonored by the ODFI in the Rules (dishonored layout), though it is numbered
-    # beside the contested codes.
+    # R70 is a dishonored return, not a contested one. Appendix Four lists it among the
+    # dishonored return reason codes (R61, R62, R67-R70): the ODFI sends it to refuse a
+    # permissible return (R06, R31) it never requested or agreed to, within the dishonor time
+    # limit, and its addenda 99 uses the dishonored return record format. Contested
+    # dishonored returns, the RDFI's answer to a dishonor, are R71-R77 only. R63-R66 (dishonor
+    # codes the Rules retired in favour of R69) are not in the table: they read as unknown.
     (
         "R70",
         "Permissible Return Entry Not Accepted/Return Not Requested by ODFI",

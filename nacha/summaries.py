@@ -12,7 +12,12 @@ from datetime import date
 from typing import Final
 
 from contracts.base import Contract, contract
-from nacha.addenda99 import ContestedReturnAddenda, DishonoredReturnAddenda, ReturnAddenda
+from nacha.addenda99 import (
+    AnyReturnAddenda,
+    ContestedReturnAddenda,
+    DishonoredReturnAddenda,
+    ReturnAddenda,
+)
 from nacha.change_codes import change_code
 from nacha.codes import TRANSACTION_CODES
 from nacha.model import Batch, Entry, NachaFile
@@ -100,9 +105,14 @@ class FileSummary(Contract):
 
 
 def return_notice(batch: Batch, entry: Entry) -> ReturnNotice | None:
+    """The entry's first addenda 99 as a notice (``return_notices`` gives one per addenda 99)."""
     a = entry.return_addenda
     if a is None:
         return None
+    return _return_notice(batch, entry, a)
+
+
+def _return_notice(batch: Batch, entry: Entry, a: AnyReturnAddenda) -> ReturnNotice:
     d = entry.detail
     reason = return_reason(a.return_code)
     tc = TRANSACTION_CODES.get(d.transaction_code)
@@ -172,7 +182,9 @@ def change_notice(batch: Batch, entry: Entry) -> ChangeNotice | None:
 
 
 def return_notices(file: NachaFile) -> list[ReturnNotice]:
-    return [n for b, e in file.entries() if (n := return_notice(b, e)) is not None]
+    """One notice per addenda 99: an entry carrying several (a return, its dishonor, a
+    contest) reports every code, not only the first."""
+    return [_return_notice(b, e, a) for b, e in file.entries() for a in e.returns]
 
 
 def change_notices(file: NachaFile) -> list[ChangeNotice]:
@@ -192,7 +204,7 @@ def summarize(file: NachaFile, problems: list[Problem], *, strict: bool) -> File
         elif tc is not None:
             debit += e.detail.amount_cents
         if e.addenda:
-            if (r := e.return_addenda) is not None:
+            for r in e.returns:
                 returns[r.return_code] += 1
             if (n := e.noc) is not None:
                 nocs[n.change_code] += 1

@@ -9,6 +9,7 @@ counts, hashes, check digits and unknown codes are errors either way.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -17,13 +18,14 @@ from nacha.addenda05 import Addenda05
 from nacha.addenda98 import NocAddenda
 from nacha.addenda99 import ContestedReturnAddenda, DishonoredReturnAddenda, ReturnAddenda
 from nacha.batch_header import BatchHeader
-from nacha.change_codes import CHANGE_CODES
+from nacha.change_codes import CHANGE_CODES, change_code
 from nacha.codes import (
     MULTI_ADDENDA_SEC_CODES,
     SEC_CODES,
     SERVICE_CLASS_CODES,
     TRANSACTION_CODES,
 )
+from nacha.fields import is_digits
 from nacha.iat import IAT_MANDATORY_ADDENDA, IatAddenda
 from nacha.model import Batch, NachaFile
 from nacha.return_reasons import RETURN_REASONS
@@ -138,18 +140,14 @@ def _file_header(file: NachaFile, report: _Report) -> None:
         )
     if h.file_creation_time and not (
         len(h.file_creation_time) == 4
-        and h.file_creation_time.isdigit()
+        and is_digits(h.file_creation_time)
         and int(h.file_creation_time[:2]) < 24
         and int(h.file_creation_time[2:]) < 60
     ):
         report.rule(
             n, "file_creation_time", "bad_time", "file creation time (positions 30-33) must be HHMM"
         )
-    if not (
-        h.file_id_modifier.isascii()
-        and h.file_id_modifier.isalnum()
-        and h.file_id_modifier.upper() == h.file_id_modifier
-    ):
+    if not (re.fullmatch("[A-Z0-9]", h.file_id_modifier)):
         report.error(
             n,
             "file_id_modifier",
@@ -189,7 +187,7 @@ def _batch(
             "220, 225 or 280",
         )
     odfi = h.originating_dfi
-    if not (len(odfi) == 8 and odfi.isdigit() and odfi.isascii()):
+    if not (len(odfi) == 8 and is_digits(odfi)):
         report.error(
             n_header,
             "originating_dfi",
@@ -277,14 +275,14 @@ def _batch(
                     "has no addenda 98 or 99",
                 )
         rdfi = d.receiving_dfi
-        if rdfi.isdigit() and rdfi.isascii():
+        if is_digits(rdfi):
             entry_hash += int(rdfi)
         routing = rdfi + d.check_digit
         ok = routing_memo.get(routing)
         if ok is None:
             ok = routing_memo[routing] = is_valid_routing_number(routing)
         if not ok:
-            if len(rdfi) == 8 and rdfi.isdigit() and rdfi.isascii():
+            if len(rdfi) == 8 and is_digits(rdfi):
                 msg = (
                     f"routing number {routing} fails the ABA check digit: the check digit "
                     f"(position 12) should be {check_digit(rdfi)}"
@@ -295,7 +293,7 @@ def _batch(
         if not d.dfi_account_number.strip():
             report.error(n, "dfi_account_number", "missing_field", "DFI account number is blank")
         trace = d.trace_number
-        if not (trace.isdigit() and trace.isascii() and len(trace) == 15):
+        if not (is_digits(trace) and len(trace) == 15):
             report.error(
                 n,
                 "trace_number",
@@ -398,7 +396,7 @@ def _addenda(
             )
         return
     trace = getattr(d, "trace_number", "")
-    sequence = int(trace[-7:]) if trace[-7:].isdigit() and trace.isascii() else -1
+    sequence = int(trace[-7:]) if is_digits(trace[-7:]) else -1
     fives = 0
     returns_or_nocs = 0
     for i, a in enumerate(addenda, 1):
@@ -424,13 +422,16 @@ def _addenda(
         elif isinstance(a, NocAddenda):
             returns_or_nocs += 1
             if a.change_code not in CHANGE_CODES:
-                report.warning(
+                # Unlike an unknown return code (still a return to hand to ops), a NOC whose
+                # change code is not in Appendix Five says nothing we can apply: a problem.
+                report.error(
                     na,
                     "change_code",
                     "unknown_change_code",
-                    f"change code {a.change_code!r} is not in the NACHA table: kept as unknown",
+                    f"change code {a.change_code!r} is not in the NACHA table (C01-C14, "
+                    "C61-C69): the notification of change cannot be applied",
                 )
-            elif not a.is_refused and a.change_code != "C13" and not a.corrected_data.strip():
+            elif change_code(a.change_code).carries_correction and not a.corrected_data.strip():
                 report.error(
                     na,
                     "corrected_data",
@@ -439,7 +440,14 @@ def _addenda(
                 )
         elif isinstance(a, ReturnAddenda | DishonoredReturnAddenda | ContestedReturnAddenda):
             returns_or_nocs += 1
-            if a.return_code not in RETURN_REASONS:
+            if not re.fullmatch("R[0-9]{2}", a.return_code):
+                report.error(
+                    na,
+                    "return_code",
+                    "bad_return_code",
+                    "return reason code (positions 4-6) must be R and two digits",
+                )
+            elif a.return_code not in RETURN_REASONS:
                 report.warning(
                     na,
                     "return_code",
@@ -447,7 +455,7 @@ def _addenda(
                     f"return reason code {a.return_code!r} is not in the NACHA "
                     "table: kept as unknown",
                 )
-            if not (a.original_trace_number.isdigit() and a.original_trace_number.isascii()):
+            if not (is_digits(a.original_trace_number)):
                 report.error(
                     na,
                     "original_trace_number",
@@ -462,8 +470,19 @@ def _addenda(
                 f"addenda type {a.type_code} is only used in IAT batches",
             )
     if returns_or_nocs > 1:
+        codes = [
+            a.change_code if isinstance(a, NocAddenda) else a.return_code
+            for a in addenda
+            if isinstance(
+                a, NocAddenda | ReturnAddenda | DishonoredReturnAddenda | ContestedReturnAddenda
+            )
+        ]
         report.error(
-            n, None, "multiple_return_addenda", "an entry carries at most one addenda 98 or 99"
+            n,
+            None,
+            "multiple_return_addenda",
+            f"an entry carries at most one addenda 98 or 99; this one carries "
+            f"{len(codes)}: {', '.join(repr(c) for c in codes)}",
         )
     if sec == "COR" and not any(isinstance(a, NocAddenda) for a in addenda):
         report.error(

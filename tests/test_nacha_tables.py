@@ -189,11 +189,11 @@ def test_cli_problems_exit_1() -> None:
     assert "JULIAN PRICE" not in result.output
 
 
-def test_cli_unreadable_exits_65_and_missing_66(tmp_path: Path) -> None:
+def test_cli_unreadable_exits_65_and_missing_exits_66(tmp_path: Path) -> None:
     junk = tmp_path / "junk.ach"
     junk.write_bytes(b"\x1f\x8bnot really gzip")
     result = runner.invoke(ach_app, ["inspect", str(junk), "--json"])
-    assert result.exit_code == 65
-    assert json.loads(result.output)["readable"] is False
+    assert result.exit_code == 65  # EX_DATAERR, with the refusal as JSON
+    assert json.loads(result.stdout)["readable"] is False
     missing = runner.invoke(ach_app, ["inspect", str(tmp_path / "missing.ach")])
-    assert missing.exit_code == 66
+    assert missing.exit_code == 66  # EX_NOINPUT
