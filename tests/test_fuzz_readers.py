@@ -47,7 +47,6 @@ KNOWN_PROPERTY = {
 # Readers that still crash on a saved input in tests/fixtures/hostile/<reader>/.
 KNOWN_HOSTILE = {
     "bai2": "fixed in branch payreaders: the bai2 library loops on a file cut after a 16 record",
-    "nacha": "fixed in branch nacha: a superscript digit in the file header raises ValueError",
     "x12": "fixed in branch x12: pyx12 IndexError on a surplus GE or a missing ST; ST01 as a path",
     "stripe-payouts": "fixed in branch payreaders: a timestamp that overflows astimezone",
 }
