@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
+from integrations.exit_codes import ExitCode
 from nacha import NachaFile, NachaReadError, read, validate
 from nacha.errors import NachaOpenError
 from nacha.fields import mask
@@ -34,12 +35,12 @@ def _group() -> None:
 # Bumped when a key is removed or changes meaning; programs can check it.
 JSON_FORMAT_VERSION = 1
 
-# Exit codes (sysexits.h), kept here until the CLI shares one table.
-EXIT_OK = 0  # read and valid
-EXIT_PROBLEMS = 1  # read, with problems
-EXIT_DATAERR = 65  # EX_DATAERR: the input cannot be read as a NACHA file
-EXIT_NOINPUT = 66  # EX_NOINPUT: no such file (or not one we may open)
-EXIT_SOFTWARE = 70  # EX_SOFTWARE: a bug of ours, never the partner's file
+# The CLI's one exit-code table (integrations.exit_codes), under the names this module uses.
+EXIT_OK = ExitCode.OK  # read and valid
+EXIT_PROBLEMS = ExitCode.REFUSED  # read, with problems
+EXIT_DATAERR = ExitCode.DATA_ERROR  # the input cannot be read as a NACHA file
+EXIT_NOINPUT = ExitCode.NO_INPUT  # no such file (or not one we may open)
+EXIT_SOFTWARE = ExitCode.INTERNAL  # a bug of ours, never the partner's file
 
 
 def _returns(file: NachaFile) -> list[dict[str, Any]]:

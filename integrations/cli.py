@@ -21,6 +21,7 @@ import typer
 from integrations import cli_support
 from integrations.ach_cli import ach_app
 from integrations.edi_cli import edi_app
+from integrations.inspect_cli import inspect_command
 from integrations.messaging_cli import messaging_app
 from integrations.partners_cli import partners_app
 from integrations.payroll_cli import payroll_app
@@ -52,6 +53,7 @@ app.add_typer(payroll_app, name="payroll")
 app.add_typer(edi_app, name="edi")
 app.add_typer(partners_app, name="partners")
 app.add_typer(messaging_app, name="messaging")
+app.command("inspect")(inspect_command)
 
 DEV_DIR = Path(".dev")
 
@@ -737,6 +739,8 @@ def main() -> None:
         code = 2
     except SystemExit as exc:
         code = exc.code
+    except Exception as exc:  # a bug: one line and exit 70, never a traceback
+        code = cli_support.report(exc)
     # Leave without interpreter finalization: it would drop the Temporal client's native
     # runtime while its threads may still be running, which has been seen to abort (SIGABRT)
     # a CLI process that had already printed its result. Every command has finished its work

@@ -21,15 +21,9 @@ from typing import Annotated
 import typer
 
 import edi
+from integrations.cli_support import crash_site
 from integrations.cli_support import settings as load_cli_settings
-
-# Local until the CLI's shared exit-code table lands; the values are sysexits'.
-EXIT_OK = 0
-EXIT_PROBLEMS = 1
-EXIT_DATAERR = 65  # EX_DATAERR: the input is not what it claims (a typed refusal)
-EXIT_NOINPUT = 66  # EX_NOINPUT: no such file, or not readable
-EXIT_SOFTWARE = 70  # EX_SOFTWARE: a bug of ours
-EXIT_CANTCREAT = 73  # EX_CANTCREAT: the acknowledgement cannot be written
+from integrations.exit_codes import ExitCode
 
 edi_app = typer.Typer(
     help="EDI X12: validate files (pyx12 for HIPAA sets) and write 997/999/TA1.",
@@ -59,8 +53,8 @@ def validate_command(
     except typer.Exit:
         raise
     except Exception as exc:  # a bug: one line, and never the exit code of an invalid file
-        typer.echo(f"internal error: {type(exc).__name__}: {str(exc)[:200]}", err=True)
-        raise typer.Exit(EXIT_SOFTWARE) from None
+        typer.echo(f"internal error: {crash_site(exc)}", err=True)
+        raise typer.Exit(ExitCode.INTERNAL) from None
     raise typer.Exit(code)
 
 
@@ -72,7 +66,7 @@ def _validate(file: Path, as_json: bool, ack_out: Path | None, control_number: i
         validation = edi.validate_file(file, limits)
     except OSError as exc:
         typer.echo(f"error: cannot read {file}: {exc.strerror or exc}", err=True)
-        return EXIT_NOINPUT
+        return ExitCode.NO_INPUT
     result = validation.result
     ack_path = None
     if validation.ack_count:
@@ -83,14 +77,14 @@ def _validate(file: Path, as_json: bool, ack_out: Path | None, control_number: i
             ack_path.write_text(validation.acknowledgement(controls))
         except OSError as exc:
             typer.echo(f"error: cannot write {ack_path}: {exc.strerror or exc}", err=True)
-            return EXIT_CANTCREAT
+            return ExitCode.CANT_CREATE
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
     else:
         _print(result, ack_path)
     if result.refusal is not None:
-        return EXIT_DATAERR
-    return EXIT_OK if result.accepted else EXIT_PROBLEMS
+        return ExitCode.DATA_ERROR
+    return ExitCode.OK if result.accepted else ExitCode.REFUSED
 
 
 def _print(result: edi.ValidationResult, ack_path: Path | None) -> None:

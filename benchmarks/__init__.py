@@ -1,0 +1,1 @@
+"""Benchmarks and the reader fuzz harness; run each with ``python -m benchmarks.<name>``."""
