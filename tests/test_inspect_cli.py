@@ -50,7 +50,6 @@ def test_a_valid_file_exits_0_with_its_kind_detected_and_pii_masked() -> None:
     ("relative", "kind", "summary"),
     [
         ("bai2/moov_sample1.txt", "bai2", {"lines": 17, "credits": 5, "debits": 12}),
-        ("camt/genkgo_camt053.v2.minimal.xml", "camt", {"lines": 1, "format": "camt.053"}),
         ("x12/staedi_simple810.edi", "x12", {"interchanges": 1, "sets": 2}),
         ("stripe/fivetran_payout_data.csv", "stripe-payouts", {"usable": 15, "skipped": 0}),
         ("stripe/fivetran_balance_transaction_data.csv", "stripe-balance-transactions", {}),
@@ -66,6 +65,23 @@ def test_every_kind_is_detected_from_its_first_bytes(
     doc = json.loads(done.stdout)
     assert doc["kind"] == kind and doc["verdict"] == "valid"
     assert summary.items() <= doc["summary"].items()
+
+
+def test_the_public_camt_files_are_inconsistent_and_say_so() -> None:
+    """Neither public camt file balances as published: the camt.053's closing balance is in
+    another currency than its account (refused, 65), the camt.054 books an entry in SEK whose
+    details are in CHF (read, one problem, 1)."""
+    statement = CORPUS / "camt/genkgo_camt053.v2.minimal.xml"
+    assert detect(statement) == "camt"
+    refused = run("--json", str(statement))
+    assert refused.returncode == ExitCode.DATA_ERROR, refused.stderr
+    doc = json.loads(refused.stdout)
+    assert doc["verdict"] == "unreadable" and "'SEK'" in doc["reason"] and "'EUR'" in doc["reason"]
+    notification = run("--json", str(CORPUS / "camt/genkgo_camt054.v4.xml"))
+    assert notification.returncode == ExitCode.REFUSED, notification.stderr
+    doc = json.loads(notification.stdout)
+    assert doc["verdict"] == "problems" and doc["summary"]["lines"] == 1
+    assert [p["code"] for p in doc["problems"]] == ["entry_skipped"]
 
 
 def test_a_file_with_problems_exits_1_with_positions() -> None:
