@@ -33,7 +33,7 @@ RUN pip install . \
     && site="$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
     && rm -rf "${site}/migrations" \
     && cp -r migrations "${site}/migrations" \
-    && python -c "from integrations.migrations import discover; print(len(discover()), 'migration(s) packaged')" \
+    && python -c "from stores.migrations import discover; print(len(discover()), 'migration(s) packaged')" \
     && integrations --help > /dev/null
 
 # --- runtime: the virtualenv on a clean slim image, as a non-root user -------------------------

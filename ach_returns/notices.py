@@ -1,6 +1,6 @@
 """From a bank's return/NOC file to the events the return workflow acts on, and whether a return
 arrived within its NACHA time limit. Pure: the SQL that finds originals stays in the store
-(``integrations.ach``), which calls these."""
+(``stores.ach``), which calls these."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ from typing import Annotated, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ach_returns.banking_days import add_banking_days, next_banking_day
-from contracts.base import Contract, contract
+from foundation.wire_model import Contract, contract
 from nacha.return_reasons import (
     REINITIATION_LIMIT,
     REINITIATION_WINDOW_DAYS,

@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 import nacha
 from activities.audit import write_audit
 from activities.outbox import record_event
-from contracts.ach import (
+from wire.ach import (
     BlockRequest,
     CorrectionRequest,
     IngestRequest,
@@ -24,13 +24,13 @@ from contracts.ach import (
     OutboxEvent,
     RepresentRequest,
 )
-from contracts.audit import AuditEntry
-from contracts.intake import DeliverRequest, FeedConfig
-from integrations.ach import AchInputError, ingest, lookup_key
-from integrations.codec import KeyRing
-from integrations.column_crypto import lookup_hash, seal, unseal
-from integrations.landing_zone import LandingZone, file_digest
-from integrations.settings import Settings
+from wire.audit import AuditEntry
+from wire.intake import DeliverRequest, FeedConfig
+from stores.ach import AchInputError, ingest, lookup_key
+from adapters.payload_codec import KeyRing
+from adapters.column_crypto import lookup_hash, seal, unseal
+from adapters.landing_zone import LandingZone, file_digest
+from runtime.settings import Settings
 from nacha.batch_header import parse_batch_header
 from nacha.entry_detail import parse_entry_detail
 from nacha.file_header import parse_file_header

@@ -6,7 +6,7 @@ import json
 
 import asyncpg
 
-from contracts.audit import AuditEntry
+from wire.audit import AuditEntry
 
 
 async def write_audit(pool: asyncpg.Pool, entry: AuditEntry) -> bool:

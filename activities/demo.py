@@ -9,8 +9,8 @@ import asyncpg
 from temporalio import activity
 
 from activities.audit import write_audit
-from contracts.audit import AuditEntry
-from contracts.demo import GreetingRequest, GreetingResult
+from wire.audit import AuditEntry
+from wire.demo import GreetingRequest, GreetingResult
 
 HEARTBEAT_EVERY = 0.5
 

@@ -27,19 +27,19 @@ from temporalio.service import RPCError, RPCStatusCode
 
 import edi
 from activities.intake_files import FileActivities
-from contracts.edi import AcceptRequest, AcceptSummary, Outcome
-from contracts.intake import DeliverRequest
+from wire.edi import AcceptRequest, AcceptSummary, Outcome
+from wire.intake import DeliverRequest
 from edi.datatypes import is_digits
 from edi.limits import Limits
 from edi.results import ReceivedAck
-from integrations.edi_store import allocate_outbound, record_inbound
-from integrations.landing_zone import (
+from stores.edi import allocate_outbound, record_inbound
+from adapters.landing_zone import (
     LandedFileChanged,
     LandedFileMissing,
     LandingZone,
     digest_bytes,
 )
-from integrations.settings import Settings
+from runtime.settings import Settings
 
 T = TypeVar("T")
 DB_TIMEOUT = 60.0

@@ -18,11 +18,11 @@ import pyarrow.parquet as pq
 from temporalio import activity
 
 from activities.intake_records import counter_description, feed_meter
-from contracts.intake import Deduped, DedupeRequest
+from wire.intake import Deduped, DedupeRequest
 from intake.file_contract import load_contract
 from intake.row_keys import first_occurrences, key_fingerprints
-from integrations.landing_zone import LandingZone
-from integrations.settings import Settings
+from adapters.landing_zone import LandingZone
+from runtime.settings import Settings
 
 
 def _unique_rows(path: Path, columns: tuple[str, ...]) -> tuple[pa.Table, list[bytes], list[bool]]:

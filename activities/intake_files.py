@@ -23,7 +23,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from contracts.intake import (
+from wire.intake import (
     BUILT_IN_CONTRACTS,
     Delivered,
     DeliverRequest,
@@ -38,7 +38,7 @@ from contracts.intake import (
     ProcessedFile,
     ProcessRequest,
 )
-from intake.built_in import check_built_in
+from readers.built_in import check_built_in
 from intake.error_report import REPORT_COLUMNS, render_csv, render_json
 from intake.errors import ChecksumMismatch, ContractError, NamingError, UnsafeFileName
 from intake.file_contract import CsvFileContract, FixedWidthFileContract, load_contract
@@ -46,7 +46,7 @@ from intake.findings import FileProblem, Rule, ValidationSummary
 from intake.naming import check_safe_name, read_chunks, verify_crc32
 from intake.read_limits import ReadLimits
 from intake.validation import validate_file
-from integrations.landing_zone import (
+from adapters.landing_zone import (
     FileManifest,
     LandingZone,
     ManifestChecksum,
@@ -54,16 +54,16 @@ from integrations.landing_zone import (
     digest_bytes,
     file_digest,
 )
-from integrations.pgp import Keyring, PgpError, discard_plaintext, keyring_from_settings
-from integrations.reader_sandbox import (
+from adapters.pgp import Keyring, PgpError, discard_plaintext, keyring_from_settings
+from readers.sandbox import (
     ReaderCrashed,
     ReaderOutOfMemory,
     ReaderRefused,
     ReaderTimedOut,
     run_sandboxed,
 )
-from integrations.settings import Settings, SettingsError
-from integrations.sftp import (
+from runtime.settings import Settings, SettingsError
+from adapters.sftp import (
     RemoteFile,
     RemoteFileNotFound,
     SftpEndpoint,

@@ -22,8 +22,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.runtime import Runtime
 
 from activities.audit import write_audit
-from contracts.audit import AuditEntry
-from contracts.intake import (
+from wire.audit import AuditEntry
+from wire.intake import (
     DigestLookup,
     FeedConfig,
     IntakeAlert,
@@ -36,7 +36,7 @@ from contracts.intake import (
     SlaCheck,
     SlaResult,
 )
-from integrations.settings import Settings
+from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from activities.intake_files import validate_sandboxed
-from contracts.intake import FeedConfig
-from contracts.partners import (
+from wire.intake import FeedConfig
+from wire.partners import (
     ContractInstall,
     Credentials,
     CredentialsRequest,
@@ -42,16 +42,16 @@ from contracts.partners import (
     TestCheck,
     TestCheckRequest,
 )
-from intake.built_in import check_built_in
+from readers.built_in import check_built_in
 from intake.error_report import REPORT_COLUMNS, render_csv
 from intake.errors import ChecksumMismatch, ContractError, NamingError, UnsafeFileName
 from intake.file_contract import load_contract_text
 from intake.naming import check_safe_name, read_chunks, verify_crc32
-from integrations import partners
-from integrations.landing_zone import LandingZone, digest_bytes, file_digest
-from integrations.pgp import Keyring, PgpError, discard_plaintext, keyring_from_settings
-from integrations.settings import Settings, SettingsError
-from integrations.sftp import (
+from stores import partners
+from adapters.landing_zone import LandingZone, digest_bytes, file_digest
+from adapters.pgp import Keyring, PgpError, discard_plaintext, keyring_from_settings
+from runtime.settings import Settings, SettingsError
+from adapters.sftp import (
     AuthenticationRefused,
     HostKeyMismatch,
     RemoteFileNotFound,

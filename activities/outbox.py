@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import asyncpg
 from temporalio import activity
 
-from contracts.ach import OutboxEvent
+from wire.ach import OutboxEvent
 
 
 async def record_event(pool: asyncpg.Pool, event: OutboxEvent) -> bool:

@@ -20,7 +20,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 
-from contracts.payout_case import (
+from wire.payout_case import (
     DepositRequest,
     ReconcileRequest,
     ReportHandoff,
@@ -30,10 +30,10 @@ from contracts.payout_case import (
     StatementLanded,
     StatementRef,
 )
-from contracts.payouts import PAYOUT_WORKFLOW, PayoutStart
-from integrations import payout_reports
-from integrations.inbox_relay import associate_many, workflow_id
-from integrations.settings import Settings
+from wire.payouts import PAYOUT_WORKFLOW, PayoutStart
+from stores import payout_reports
+from relays.inbox import associate_many, workflow_id
+from runtime.settings import Settings
 from payouts import (
     BankCredit,
     PayoutsError,

@@ -7,7 +7,7 @@ landed under a file contract (CSV or fixed-width), read from the Parquet of its 
 wrote beside it; benefit deductions come from 834 files that ``edi.accept`` translated.
 
 Employees travel between activities by reference: ``prepare`` seals each employee's PII into
-``payroll_employees`` (integrations/column_crypto.py) and writes the expected amounts (no PII)
+``payroll_employees`` (adapters/column_crypto.py) and writes the expected amounts (no PII)
 as a JSON-lines file; later steps read batches by sequence range and files by path + digest.
 """
 
@@ -33,8 +33,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 import nacha
-from contracts.intake import DeliverRequest, FeedConfig
-from contracts.payroll import (
+from wire.intake import DeliverRequest, FeedConfig
+from wire.payroll import (
     DepositFile,
     Enrolment,
     FileRef,
@@ -51,23 +51,23 @@ from contracts.payroll import (
     RunRecord,
     run_workflow_id,
 )
-from integrations.ach import import_originations
-from integrations.codec import KeyRing
-from integrations.column_crypto import lookup_hash, seal, unseal
-from integrations.landing_zone import (
+from stores.ach import import_originations
+from adapters.payload_codec import KeyRing
+from adapters.column_crypto import lookup_hash, seal, unseal
+from adapters.landing_zone import (
     LandedFileChanged,
     LandedFileMissing,
     LandingZone,
     file_digest,
 )
-from integrations.payroll_provider import (
+from adapters.payroll_provider import (
     CircuitBreaker,
     ProviderClient,
     ProviderRejected,
     ProviderUnavailable,
 )
-from integrations.pgp import PgpError, keyring_from_settings
-from integrations.settings import Settings, SettingsError
+from adapters.pgp import PgpError, keyring_from_settings
+from runtime.settings import Settings, SettingsError
 from payroll.amounts import Pay, expected_run, totals
 from payroll.direct_deposit import Deposit, Originator, deposit_file
 from payroll.enrolment import Election, deductions_by_employee, elections, with_benefits

@@ -6,7 +6,7 @@ own ceiling for bare signal-with-start, measured in the same run.
 It starts a private stack (Temporal dev server with a file database, PostgreSQL), imports N
 originations, builds the bank's return file, and times:
   - bare:   N signal-with-starts of a workflow type no worker runs (the server's ceiling);
-  - ingest: ``integrations.ach.ingest`` on the return file (parse, validate, match, N
+  - ingest: ``stores.ach.ingest`` on the return file (parse, validate, match, N
             signal-with-starts of AchReturn), until the server counts N running cases.
 No worker runs, so nothing else competes for the two cores: the figure is the start rate.
 """
@@ -28,17 +28,17 @@ import asyncpg
 from pydantic import SecretStr
 from temporalio.client import Client
 
-from contracts.ach import IngestRequest
-from integrations.ach import import_originations, ingest, lookup_key
-from integrations.codec import KeyRing
-from integrations.localstack.ports import free_port
-from integrations.localstack.postgres import LocalPostgres
-from integrations.localstack.temporal import LocalTemporal
-from integrations.migrations import migrate
-from integrations.settings import Settings
-from integrations.temporal_client import data_converter
+from wire.ach import IngestRequest
+from stores.ach import import_originations, ingest, lookup_key
+from adapters.payload_codec import KeyRing
+from devstack.localstack.ports import free_port
+from devstack.localstack.postgres import LocalPostgres
+from devstack.localstack.temporal import LocalTemporal
+from stores.migrations import migrate
+from runtime.settings import Settings
+from adapters.temporal_client import data_converter
 from tests.ach_support import bank_file, outbound_debits
-from workflows.search_attributes import dev_server_flags
+from wire.search_attributes import dev_server_flags
 
 
 async def count_running(client: Client, workflow_type: str) -> int:

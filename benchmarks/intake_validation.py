@@ -183,12 +183,12 @@ def run_ours_big(csv_path: Path, out_dir: Path) -> dict[str, Any]:
 
 def run_sandboxed(csv_path: Path, out_dir: Path) -> dict[str, Any]:
     """Ours as the intake activity runs it: in a forkserver child with a deadline and a memory
-    cap (integrations.reader_sandbox). Cold includes starting the forkserver."""
+    cap (readers.sandbox). Cold includes starting the forkserver."""
     from intake.error_report import render_json
     from intake.file_contract import load_contract_text
     from intake.validation import validate_file
-    from integrations.reader_sandbox import SandboxLimits
-    from integrations.reader_sandbox import run_sandboxed as sandboxed
+    from readers.sandbox import SandboxLimits
+    from readers.sandbox import run_sandboxed as sandboxed
 
     contract = load_contract_text(CONTRACT_TOML, "bench_customers.v1")
     times = []

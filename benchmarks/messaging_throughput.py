@@ -1,7 +1,7 @@
 """Messaging throughput against the AMQP test peer (tests/amqp_peer), same run:
 
 1. the peer's ceiling: a bare azure-servicebus send loop (pre-built batches of 100);
-2. Service Bus publish through integrations.messaging.publisher (envelopes, batches of up to
+2. Service Bus publish through adapters.messaging.publisher (envelopes, batches of up to
    500 per call): ``ServiceBusPublisher`` (one sender per topic, what the activity and the
    outbox relay use), and the one-shot ``publish_to_servicebus`` (a sender per call, the CLI);
 3. Event Hubs stream consumer: events/s into PostgreSQL-checkpointed batches (3 partitions).
@@ -27,15 +27,15 @@ from azure.eventhub.aio import EventHubConsumerClient, EventHubProducerClient
 from azure.servicebus import ServiceBusMessage
 from azure.servicebus.aio import ServiceBusClient
 
-from contracts.messaging import Envelope
-from integrations.localstack.ports import free_port
-from integrations.messaging.checkpoints import PostgresCheckpointStore
-from integrations.messaging.publisher import (
+from wire.messaging import Envelope
+from devstack.localstack.ports import free_port
+from adapters.messaging.checkpoints import PostgresCheckpointStore
+from adapters.messaging.publisher import (
     ServiceBusPublisher,
     publish_to_eventhub,
     publish_to_servicebus,
 )
-from integrations.messaging.streams import StreamConsumer
+from adapters.messaging.streams import StreamConsumer
 from tests.amqp_peer import AmqpPeer, BrokerState, sdk_shim
 
 

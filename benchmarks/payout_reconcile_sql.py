@@ -45,8 +45,8 @@ from typing import Final
 
 import asyncpg
 
-from integrations.localstack.ports import free_port
-from integrations.localstack.postgres import LocalPostgres
+from devstack.localstack.ports import free_port
+from devstack.localstack.postgres import LocalPostgres
 from payouts import (
     Payout,
     PspReport,

@@ -39,24 +39,24 @@ from pydantic import SecretStr
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from contracts.intake import FeedConfig, PgpPolicy
-from contracts.payroll import Decision, PayrollState, run_workflow_id
-from integrations.codec import KeyRing
-from integrations.feeds import register_feed
-from integrations.localstack.gpg import GpgHome
-from integrations.localstack.ports import free_port
-from integrations.localstack.postgres import LocalPostgres
-from integrations.localstack.sshd import LocalSshd, make_client_key
-from integrations.localstack.temporal import LocalTemporal
-from integrations.migrations import migrate
-from integrations.payroll_webhook import payroll_webhook_router
-from integrations.settings import Settings, to_environment
-from integrations.temporal_client import data_converter
+from wire.intake import FeedConfig, PgpPolicy
+from wire.payroll import Decision, PayrollState, run_workflow_id
+from adapters.payload_codec import KeyRing
+from stores.feeds import register_feed
+from devstack.localstack.gpg import GpgHome
+from devstack.localstack.ports import free_port
+from devstack.localstack.postgres import LocalPostgres
+from devstack.localstack.sshd import LocalSshd, make_client_key
+from devstack.localstack.temporal import LocalTemporal
+from stores.migrations import migrate
+from app.api.payroll_webhook import payroll_webhook_router
+from runtime.settings import Settings, to_environment
+from adapters.temporal_client import data_converter
 from provider_sim.app import create_app
 from provider_sim.config import SimConfig
 from tests.ach_support import bank_feed
 from tests.payroll_support import inputs_csv, land, roster_csv, serve, start_input
-from workflows.search_attributes import dev_server_flags
+from wire.search_attributes import dev_server_flags
 
 
 @dataclass
@@ -184,7 +184,7 @@ async def bench(employees: int, small: int, batch: int, root: Path) -> None:
                     [
                         sys.executable,
                         "-m",
-                        "integrations.cli",
+                        "app.cli.main",
                         "worker",
                         "--queue",
                         "general",

@@ -1,12 +1,12 @@
-"""SFTP download throughput: our ``integrations.sftp`` download against the OpenSSH ``sftp`` CLI.
+"""SFTP download throughput: our ``adapters.sftp`` download against the OpenSSH ``sftp`` CLI.
 
-Starts the local sshd (integrations.localstack.sshd), writes one large random file into the
+Starts the local sshd (devstack.localstack.sshd), writes one large random file into the
 partner's inbox, then downloads it in rounds, back to back in the same run:
 
 * ``sftp`` CLI, default  : the CLI as a user would run it (OpenSSH picks chacha20-poly1305);
 * ``sftp`` CLI, same cipher: the CLI forced onto the cipher our client negotiates (AES-GCM,
   which OpenSSH runs faster here): the like-for-like yardstick the target is judged on;
-* ``integrations.sftp``  : ``SftpSession.download``, which also fsyncs the result (intake
+* ``adapters.sftp``  : ``SftpSession.download``, which also fsyncs the result (intake
   needs a durable file); the CLI does not.
 
 Prints the cipher and compression each side negotiated, MiB/s per round, medians, and the
@@ -35,10 +35,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import integrations.sftp as sftp_module
-from integrations.landing_zone import file_digest
-from integrations.localstack.sshd import LocalSshd
-from integrations.sftp import SftpEndpoint, connect, load_private_key
+import adapters.sftp as sftp_module
+from adapters.landing_zone import file_digest
+from devstack.localstack.sshd import LocalSshd
+from adapters.sftp import SftpEndpoint, connect, load_private_key
 
 MiB = 1024 * 1024
 
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
                 "sftp CLI, default": cli_cmd(),
                 "sftp CLI, same cipher": cli_cmd("-c", our_cipher),
             }
-            print(f"{'integrations.sftp':22s} {ours_label}, {args.streams} stream(s)")
+            print(f"{'adapters.sftp':22s} {ours_label}, {args.streams} stream(s)")
             for label, cmd in clients.items():
                 print(f"{label:22s} {_cli_negotiated(cmd)}")
             print(_load(), flush=True)
@@ -170,19 +170,19 @@ def main(argv: list[str] | None = None) -> int:
             actions: dict[str, Callable[[], None]] = {
                 label: run_cli(cmd) for label, cmd in clients.items()
             }
-            actions["integrations.sftp"] = run_ours
+            actions["adapters.sftp"] = run_ours
             rates: dict[str, list[float]] = {label: [] for label in actions}
             for round_no in range(1, args.rounds + 1):
                 shown = []
                 for label, action in actions.items():
                     rates[label].append(size / MiB / _timed(action))
                     shown.append(f"{label} {rates[label][-1]:6.1f}")
-                    if label != "integrations.sftp" and file_digest(cli_target) != expected:
+                    if label != "adapters.sftp" and file_digest(cli_target) != expected:
                         print(f"{label}: downloaded file differs", file=sys.stderr)
                         return 1
                 print(f"round {round_no}: " + "   ".join(shown) + "  MiB/s", flush=True)
             if file_digest(ours_target) != expected:
-                print("integrations.sftp: downloaded file differs from the source", file=sys.stderr)
+                print("adapters.sftp: downloaded file differs from the source", file=sys.stderr)
                 return 1
 
             print(_load())
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{label:22s} median {statistics.median(values):7.1f} MiB/s  "
                     f"best {max(values):7.1f}"
                 )
-            ours = rates["integrations.sftp"]
+            ours = rates["adapters.sftp"]
             for label in clients:
                 ratio = statistics.median(ours) / statistics.median(rates[label])
                 paired = sorted(o / c for o, c in zip(ours, rates[label], strict=True))

@@ -37,14 +37,14 @@ from pydantic import SecretStr
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from integrations.codec import KeyRing
-from integrations.localstack.ports import free_port, wait_for_port
-from integrations.localstack.postgres import LocalPostgres
-from integrations.localstack.temporal import LocalTemporal
-from integrations.migrations import migrate
-from integrations.settings import Settings, to_environment
-from integrations.temporal_client import data_converter
-from workflows.search_attributes import dev_server_flags
+from adapters.payload_codec import KeyRing
+from devstack.localstack.ports import free_port, wait_for_port
+from devstack.localstack.postgres import LocalPostgres
+from devstack.localstack.temporal import LocalTemporal
+from stores.migrations import migrate
+from runtime.settings import Settings, to_environment
+from adapters.temporal_client import data_converter
+from wire.search_attributes import dev_server_flags
 
 SECRET = "whsec_" + secrets.token_hex(16)
 LAG_SQL = """
@@ -202,7 +202,7 @@ async def drive(
 def start_api(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
     """``integrations api`` (uvicorn, one process) with these settings."""
     return subprocess.Popen(
-        [sys.executable, "-m", "integrations.cli", "api"],
+        [sys.executable, "-m", "app.cli.main", "api"],
         env=to_environment(settings),
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,

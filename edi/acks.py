@@ -2,7 +2,7 @@
 
 Every acknowledgement goes out in its own interchange addressed back to the sender (ISA05/06 and
 ISA07/08 swapped, GS02/GS03 swapped) with *our* control number, allocated per partner (see
-``integrations.edi_store``): ISA13 is that number and GS06 the same number, so a partner's 997
+``stores.edi``): ISA13 is that number and GS06 the same number, so a partner's 997
 to our acknowledgement (or to any interchange we send) names the interchange it is about. Dates
 come from the caller, never the clock, so the same file and control number give the same bytes
 on every retry. Separators are the common ``* : ^ ~`` (one segment a line).

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from contracts.base import Contract, contract
+from foundation.wire_model import Contract, contract
 from edi.errors import RefusalReason
 
 Level = Literal["interchange", "group", "transaction", "segment", "element"]

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from contracts.base import Contract, contract
+from foundation.wire_model import Contract, contract
 from intake.errors import ContractError
 
 # Arrow's decimal128 holds 38 digits; our regex-then-cast path needs the digits known up front.

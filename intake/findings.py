@@ -14,7 +14,7 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from contracts.base import Contract, contract
+from foundation.wire_model import Contract, contract
 
 # Values of non-PII columns are still cut short: a report is for finding the row, not copying it.
 MAX_SHOWN_VALUE: Final = 64
@@ -45,7 +45,7 @@ class Rule(StrEnum):
     # limits on hostile input (intake.read_limits): checked before the parser sees the bytes
     LINE_TOO_LONG = "line_too_long"
     TOO_MANY_COLUMNS = "too_many_columns"
-    # the reader was stopped (integrations.reader_sandbox): the file is refused, not retried
+    # the reader was stopped (readers.sandbox): the file is refused, not retried
     READ_TIMED_OUT = "read_timed_out"
     READ_OUT_OF_MEMORY = "read_out_of_memory"
     READ_CRASHED = "read_crashed"

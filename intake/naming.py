@@ -19,7 +19,7 @@ from typing import BinaryIO, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from contracts.base import Contract, contract
+from foundation.wire_model import Contract, contract
 from intake.errors import ChecksumMismatch, NameMismatch, TemporaryFileName, UnsafeFileName
 
 # POSIX NAME_MAX and most SFTP servers cap a path component at 255 bytes.

@@ -1,6 +1,6 @@
 -- ACH: what we originated (so returns find it), payees, blocked accounts, re-presentments,
 -- applied corrections, and the outbox of domain events (published by the messaging issue).
--- Account numbers and names are sealed by the application (integrations/column_crypto.py);
+-- Account numbers and names are sealed by the application (adapters/column_crypto.py);
 -- only the last four digits and a keyed lookup hash are in the clear.
 
 CREATE TABLE payees (

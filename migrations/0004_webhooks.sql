@@ -1,6 +1,6 @@
 -- PSP webhooks: the inbox of verified events (a transactional outbox towards Temporal).
 -- The API stores each verified event here in one INSERT ... ON CONFLICT DO NOTHING and answers
--- 2xx; integrations/inbox_relay.py forwards rows to the payout workflow by signal-with-start and
+-- 2xx; relays/inbox.py forwards rows to the payout workflow by signal-with-start and
 -- marks them forwarded only after the signal succeeded.
 --
 -- payload is the verified event as the PSP sent it. PSP events carry PSP data only (ids,

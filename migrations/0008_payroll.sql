@@ -1,5 +1,5 @@
 -- Payroll runs: one row per run (workflow id), the run's employees with their PII sealed by the
--- application (integrations/column_crypto.py, same key ring as Temporal payloads; only the last
+-- application (adapters/column_crypto.py, same key ring as Temporal payloads; only the last
 -- four digits and a keyed lookup hash are in the clear), and the block of ACH trace numbers each
 -- run's direct-deposit file uses (so a rebuild gives the same entries and runs never collide).
 

@@ -1,4 +1,4 @@
--- The outbox relay (integrations/messaging/outbox_relay.py): per-row backoff and the last error,
+-- The outbox relay (relays/outbox.py): per-row backoff and the last error,
 -- so a Service Bus outage leaves rows waiting (attempts counted) instead of lost or hot-looped.
 -- A row that can never become a valid envelope is parked with next_attempt_at = 'infinity'
 -- and its reason in last_error, for ops; published_at (0003) marks what went out.

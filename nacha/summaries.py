@@ -11,7 +11,7 @@ from collections import Counter
 from datetime import date
 from typing import Final
 
-from contracts.base import Contract, contract
+from foundation.wire_model import Contract, contract
 from nacha.addenda99 import (
     AnyReturnAddenda,
     ContestedReturnAddenda,

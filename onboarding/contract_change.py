@@ -1,7 +1,7 @@
 """Whether a feed may move from one file contract to another.
 
 The rule is the one ``integrations contracts check`` applies to our own data contracts
-(``contracts.schemas.breaking_changes``): removing a column, changing a column's type or rules
+(``wire.schemas.breaking_changes``): removing a column, changing a column's type or rules
 of shape, or making a column newly required breaks the partner's (or our) reader, and needs a new
 major version — for a file contract, a higher ``schema_version`` (``<name>.v<major>``). A
 compatible change (a new optional column, a new description) may keep the version.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from contracts.schemas import breaking_changes
+from wire.schemas import breaking_changes
 from intake.file_contract import CsvFileContract, FixedWidthFileContract
 
 FileContract = CsvFileContract | FixedWidthFileContract

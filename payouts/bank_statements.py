@@ -25,7 +25,7 @@ import defusedxml.ElementTree as SafeElementTree  # type: ignore[import-untyped]
 from defusedxml import DefusedXmlException
 from pydantic import Field
 
-from contracts.base import Contract, contract
+from foundation.wire_model import Contract, contract
 from payouts import bai2
 from payouts.currencies import is_currency_code, parse_decimal, to_minor_units
 from payouts.errors import BankStatementUnreadable

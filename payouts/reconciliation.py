@@ -26,7 +26,7 @@ from typing import Final
 
 from pydantic import Field
 
-from contracts.base import Contract, contract
+from foundation.wire_model import Contract, contract
 from payouts.bank_statements import BankCredit, Direction
 from payouts.psp_report import BalanceTransaction, Category, Payout, PspReport
 

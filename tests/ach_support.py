@@ -11,12 +11,12 @@ from pathlib import Path
 import asyncpg
 
 import nacha
-from contracts.intake import FeedConfig, FeedSchedule, SftpSource
+from wire.intake import FeedConfig, FeedSchedule, SftpSource
 from intake.naming import NamingContract
-from integrations.ach import import_originations, lookup_key
-from integrations.codec import KeyRing
-from integrations.localstack.sshd import LocalSshd
-from integrations.settings import Settings
+from stores.ach import import_originations, lookup_key
+from adapters.payload_codec import KeyRing
+from devstack.localstack.sshd import LocalSshd
+from runtime.settings import Settings
 from nacha import Batch, Entry, NocAddenda, Payment, ReturnAddenda
 
 ROUTINGS = ["091000019", "021000021", "011000015"]

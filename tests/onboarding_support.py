@@ -17,10 +17,10 @@ from typing import Any
 import asyncpg
 from temporalio.client import Client
 
-from contracts.partners import PartnerDefinition
-from integrations.localstack.sshd import LocalSshd
-from integrations.partners import parse_definition
-from integrations.settings import Settings
+from wire.partners import PartnerDefinition
+from devstack.localstack.sshd import LocalSshd
+from stores.partners import parse_definition
+from runtime.settings import Settings
 from tests.plugins.gpg import GpgKeys
 from workers.runner import run_workers
 

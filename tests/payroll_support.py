@@ -22,14 +22,14 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 from temporalio.client import Client
 
-from contracts.intake import FeedConfig, FeedSchedule, PgpPolicy, SftpSource
-from contracts.payroll import BankTarget, FileRef, PayrollStart
+from wire.intake import FeedConfig, FeedSchedule, PgpPolicy, SftpSource
+from wire.payroll import BankTarget, FileRef, PayrollStart
 from intake.naming import NamingContract
-from integrations.feeds import register_feed
-from integrations.localstack.ports import free_port
-from integrations.localstack.sshd import LocalSshd
-from integrations.payroll_webhook import payroll_webhook_router
-from integrations.settings import Settings
+from stores.feeds import register_feed
+from devstack.localstack.ports import free_port
+from devstack.localstack.sshd import LocalSshd
+from app.api.payroll_webhook import payroll_webhook_router
+from runtime.settings import Settings
 from provider_sim.app import create_app
 from provider_sim.config import SimConfig
 from tests.ach_support import ROUTINGS, bank_feed, fresh_odfi

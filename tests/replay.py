@@ -15,8 +15,8 @@ from pathlib import Path
 from temporalio.client import WorkflowHandle
 from temporalio.worker import Replayer, WorkflowReplayResult
 
-from integrations.codec import KeyRing
-from integrations.temporal_client import data_converter
+from adapters.payload_codec import KeyRing
+from adapters.temporal_client import data_converter
 from workflows.catalog import ALL_WORKFLOWS
 
 HISTORIES = Path(__file__).parent / "histories"

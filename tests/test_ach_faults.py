@@ -13,12 +13,12 @@ import pytest
 from temporalio.client import Client
 
 from ach_returns.state_machine import ApproveRepresentment, CaseState, ReturnCase
-from contracts.ach import IngestRequest
-from integrations.ach import ingest, workflow_id
-from integrations.codec import KeyRing
-from integrations.feeds import register_feed
-from integrations.localstack.sshd import LocalSshd
-from integrations.settings import Settings
+from wire.ach import IngestRequest
+from stores.ach import ingest, workflow_id
+from adapters.payload_codec import KeyRing
+from stores.feeds import register_feed
+from devstack.localstack.sshd import LocalSshd
+from runtime.settings import Settings
 from tests.ach_support import bank_feed, bank_file, fresh_odfi, originate, write
 from tests.plugins.services import spawn_worker, stop_processes
 from tests.test_ach_returns import wait_for_state

@@ -16,12 +16,12 @@ from temporalio.client import Client
 
 import nacha
 from ach_returns.state_machine import CaseState
-from contracts.intake import IntakeRequest, IntakeRunResult
-from integrations.ach import workflow_id
-from integrations.codec import KeyRing
-from integrations.feeds import register_feed
-from integrations.localstack.sshd import LocalSshd
-from integrations.settings import Settings
+from wire.intake import IntakeRequest, IntakeRunResult
+from stores.ach import workflow_id
+from adapters.payload_codec import KeyRing
+from stores.feeds import register_feed
+from devstack.localstack.sshd import LocalSshd
+from runtime.settings import Settings
 from tests.ach_support import bank_feed, bank_file, fresh_odfi, originate
 from tests.plugins.services import settings_env
 from tests.test_ach_returns import wait_for_state
@@ -75,7 +75,7 @@ async def test_return_file_over_sftp_opens_cases_and_a_broken_one_is_quarantined
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "integrations.cli",
+            "app.cli.main",
             "ach",
             *args,
             env=env,

@@ -23,13 +23,13 @@ from ach_returns.state_machine import (
     ReturnCase,
     WriteOff,
 )
-from contracts.ach import IngestRequest
-from contracts.intake import FeedConfig
-from integrations.ach import ingest, workflow_id
-from integrations.codec import KeyRing
-from integrations.feeds import register_feed
-from integrations.localstack.sshd import LocalSshd
-from integrations.settings import Settings
+from wire.ach import IngestRequest
+from wire.intake import FeedConfig
+from stores.ach import ingest, workflow_id
+from adapters.payload_codec import KeyRing
+from stores.feeds import register_feed
+from devstack.localstack.sshd import LocalSshd
+from runtime.settings import Settings
 from tests.ach_support import bank_feed, bank_file, fresh_odfi, originate, outbound_debits, write
 from tests.replay import record_history
 

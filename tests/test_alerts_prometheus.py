@@ -29,19 +29,19 @@ import yaml  # type: ignore[import-untyped]
 from pydantic import SecretStr
 from temporalio.client import Client, WorkflowFailureError
 
-from contracts.intake import FeedConfig, IntakeRequest, IntakeRunResult
-from integrations.feeds import register_feed
-from integrations.localstack.ports import free_port, wait_for_port
-from integrations.localstack.sshd import LocalSshd
-from integrations.localstack.temporal import LocalTemporal
-from integrations.settings import Settings
-from integrations.temporal_client import connect
+from wire.intake import FeedConfig, IntakeRequest, IntakeRunResult
+from stores.feeds import register_feed
+from devstack.localstack.ports import free_port, wait_for_port
+from devstack.localstack.sshd import LocalSshd
+from devstack.localstack.temporal import LocalTemporal
+from runtime.settings import Settings
+from adapters.temporal_client import connect
 from tests.amqp_peer import AmqpPeer
 from tests.intake_support import HEADER, customer_rows, customers_csv, feed_for, name_for
 from tests.plugins.services import settings_env, spawn_worker
 from tests.test_messaging_servicebus import send
 from tests.test_observability import ALERTS, alert_rules, dashboard_exprs
-from workflows.search_attributes import dev_server_flags
+from wire.search_attributes import dev_server_flags
 
 PROMETHEUS = shutil.which("prometheus")
 pytestmark = pytest.mark.skipif(
@@ -209,7 +209,7 @@ async def test_every_event_fires_its_alert_and_every_panel_has_data(
     url = f"http://127.0.0.1:{prometheus_port}"
     worker = spawn_worker(settings, "general", "sftp")
     api = subprocess.Popen(
-        [sys.executable, "-m", "integrations.cli", "api"],
+        [sys.executable, "-m", "app.cli.main", "api"],
         env=settings_env(settings),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from integrations.api import create_app
-from integrations.settings import Settings
+from app.api.server import create_app
+from runtime.settings import Settings
 
 BODY = {"customer_name": "Ada", "ssn": "123-45-6789", "amount": "5.00"}
 

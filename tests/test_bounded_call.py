@@ -6,7 +6,7 @@ import os
 import signal
 import time
 
-from integrations.bounded_call import call_bounded
+from readers.bounded_call import call_bounded
 
 
 def _add(a: int, b: int) -> int:

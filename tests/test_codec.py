@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from temporalio.api.common.v1 import Payload
 
-from integrations.codec import (
+from adapters.payload_codec import (
     ENCODING,
     KEY_ID_METADATA,
     CodecError,

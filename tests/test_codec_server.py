@@ -9,8 +9,8 @@ import pytest
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
-from integrations.codec import EncryptionCodec, KeyRing
-from integrations.codec_server import COOKIE, create_app
+from adapters.payload_codec import EncryptionCodec, KeyRing
+from app.codec_server import COOKIE, create_app
 
 UI = "http://localhost:8233"
 

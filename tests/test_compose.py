@@ -3,7 +3,7 @@
 Debian's ``docker-compose`` (1.29) validates and renders a compose file offline; the rendered
 YAML (with the example env file, so every ``${...}`` resolves) is then checked against the code:
 each application command is a real ``integrations`` CLI command with valid options, each
-``INTEGRATIONS_*`` variable is a field of :class:`integrations.settings.Settings`, and every
+``INTEGRATIONS_*`` variable is a field of :class:`runtime.settings.Settings`, and every
 service is either health-checked or a one-shot that others wait for.
 """
 
@@ -20,9 +20,9 @@ import pytest
 import typer.main
 import yaml  # type: ignore[import-untyped]  # no stubs pinned; PyYAML is a dev-only test aid
 
-from integrations.cli import app
-from integrations.localstack.postgres import APP_ROLE, OWNER_ROLE
-from integrations.settings import ENV_PREFIX, Settings
+from app.cli.main import app
+from devstack.localstack.postgres import APP_ROLE, OWNER_ROLE
+from runtime.settings import ENV_PREFIX, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -204,7 +204,7 @@ def test_integrations_variables_are_settings_fields(
         for name, where in used.items()
         if name.removeprefix(ENV_PREFIX).lower() not in fields
     }
-    assert not unknown, f"not fields of integrations.settings.Settings: {unknown}"
+    assert not unknown, f"not fields of runtime.settings.Settings: {unknown}"
 
 
 def test_rendered_settings_are_valid(services: dict[str, dict[str, Any]]) -> None:

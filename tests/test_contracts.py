@@ -10,9 +10,9 @@ from typing import Any, Literal
 import pytest
 from pydantic import BaseModel
 
-import contracts.catalog  # noqa: F401
-from contracts.base import Contract, all_contracts
-from contracts.schemas import SCHEMA_DIR, _shape, breaking_changes, check, export
+import wire.registered  # noqa: F401
+from foundation.wire_model import Contract, all_contracts
+from wire.schemas import SCHEMA_DIR, _shape, breaking_changes, check, export
 
 
 def _shape_of(model: type[BaseModel]) -> dict[str, Any]:
@@ -166,7 +166,7 @@ def test_export_writes_one_file_per_contract_major(tmp_path: Path) -> None:
 
 
 def test_contract_base_ignores_unknown_fields_for_forward_compatibility() -> None:
-    from contracts.demo import DemoInput
+    from wire.demo import DemoInput
 
     parsed = DemoInput.model_validate(
         {"customer_name": "A", "ssn": "123-45-6789", "amount": "1.00", "added_in_v1_2": True}

@@ -27,8 +27,8 @@ import pytest
 import typer.main
 from pydantic import SecretStr
 
-from integrations.cli import app
-from integrations.settings import ENV_PREFIX, Settings
+from app.cli.main import app
+from runtime.settings import ENV_PREFIX, Settings
 from workers.runner import QUEUES, run_workers
 from workflows.catalog import workflows_for
 
@@ -280,7 +280,7 @@ def test_secret_files_are_secret_settings_and_every_secret_is_defined(env: str) 
     assert used == defined, f"defined but unused secrets: {defined - used}"
 
 
-# What each command requires before it does anything (integrations/cli.py); checked below by
+# What each command requires before it does anything (app/cli/main.py); checked below by
 # loading Settings in a fresh process from the pod's env and a secrets folder laid out as the
 # pod mounts it.
 REQUIRED = {
@@ -292,8 +292,8 @@ REQUIRED = {
 NEEDS_KEY_RING = {"worker", "api", "codec-server"}
 PROBE = """
 import json, sys
-from integrations.settings import load_settings
-from integrations.temporal_client import key_ring_from
+from runtime.settings import load_settings
+from adapters.temporal_client import key_ring_from
 wanted = json.loads(sys.argv[1])
 s = load_settings()
 for name in wanted["required"]:
@@ -306,7 +306,7 @@ print(json.dumps({k: str(getattr(s, k)) for k in wanted["report"]}))
 
 @pytest.mark.parametrize("env", _rendered_envs())
 def test_each_process_gets_the_settings_its_command_requires(env: str, tmp_path: Path) -> None:
-    from integrations.codec import KeyRing
+    from adapters.payload_codec import KeyRing
 
     bundle = _env_bundle(env)
     ring = KeyRing.generate("k1").to_json()
@@ -345,9 +345,9 @@ def test_each_process_gets_the_settings_its_command_requires(env: str, tmp_path:
 
 
 def _routes(command: str) -> set[str]:
-    from integrations.api import create_app as create_api
-    from integrations.codec import KeyRing
-    from integrations.codec_server import create_app as create_codec
+    from app.api.server import create_app as create_api
+    from adapters.payload_codec import KeyRing
+    from app.codec_server import create_app as create_codec
 
     if command == "api":
         settings = Settings(api_token=SecretStr("t"), database_url=SecretStr("postgresql://x"))
@@ -503,7 +503,7 @@ def test_network_policy_allows_only_dns_temporal_postgres_partners_and_traces(en
 def test_search_attribute_script_registers_every_attribute_in_the_code() -> None:
     from temporalio.common import SearchAttributeKey
 
-    from workflows.search_attributes import ALL
+    from wire.search_attributes import ALL
 
     out = subprocess.run(
         [

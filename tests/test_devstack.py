@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 import nacha
-from integrations.devstack import (
+from devstack.stack import (
     API_PORT,
     CODEC_PORT,
     PAYROLL_SIM_PORT,
@@ -31,9 +31,9 @@ from integrations.devstack import (
     UI_PORT,
     WORKER_METRICS_PORT,
 )
-from integrations.localstack.ports import port_open
-from integrations.localstack.temporal import temporal_binary
-from integrations.pgp import Keyring
+from devstack.localstack.ports import port_open
+from devstack.localstack.temporal import temporal_binary
+from adapters.pgp import Keyring
 
 PORTS = (TEMPORAL_PORT, UI_PORT, API_PORT, CODEC_PORT, PG_PORT, SFTP_PORT, PAYROLL_SIM_PORT)
 # Settings added to .dev/env after its first version: an older file lacks them.
@@ -51,7 +51,7 @@ NEWER_SETTINGS = (
 def _run(cwd: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("INTEGRATIONS_")}
     return subprocess.run(
-        [sys.executable, "-m", "integrations.cli", *args],
+        [sys.executable, "-m", "app.cli.main", *args],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -212,7 +212,7 @@ def check_domain_demos(stack_dir: Path, stdout: str, run: int) -> None:
 def test_demo_files_are_valid_for_their_contracts() -> None:
     """The demo's made-up files pass the same checks real ones do (fast, no stack needed)."""
     import edi
-    from integrations.demo_data import (
+    from devstack.demo_data import (
         payout_net,
         payroll_inputs,
         payroll_roster,

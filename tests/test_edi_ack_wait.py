@@ -14,10 +14,10 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.edi import EdiActivities, ack_wait_id
-from contracts.edi import AcceptRequest, AckResolve, AckWaitStart, AckWaitState
+from wire.edi import AcceptRequest, AckResolve, AckWaitStart, AckWaitState
 from edi.results import ReceivedAck
-from integrations.localstack.sshd import LocalSshd
-from integrations.settings import Settings
+from devstack.localstack.sshd import LocalSshd
+from runtime.settings import Settings
 from tests.intake_support import feed_for
 from tests.replay import record_history
 from tests.test_edi_store import _land

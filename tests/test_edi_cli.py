@@ -11,7 +11,7 @@ import pytest
 
 from tests.test_edi_core import CORPUS, PO, interchange, segments
 
-CLI = [sys.executable, "-c", "from integrations.cli import main; main()", "edi", "validate"]
+CLI = [sys.executable, "-c", "from app.cli.main import main; main()", "edi", "validate"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

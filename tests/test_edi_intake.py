@@ -11,11 +11,11 @@ from pathlib import Path
 import asyncpg
 from temporalio.client import Client
 
-from contracts.intake import FeedConfig, FeedSchedule, IntakeRequest, IntakeRunResult, SftpSource
+from wire.intake import FeedConfig, FeedSchedule, IntakeRequest, IntakeRunResult, SftpSource
 from intake.naming import NamingContract
-from integrations.feeds import register_feed
-from integrations.localstack.sshd import LocalSshd
-from integrations.settings import Settings
+from stores.feeds import register_feed
+from devstack.localstack.sshd import LocalSshd
+from runtime.settings import Settings
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "x12"
 

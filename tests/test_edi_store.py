@@ -16,11 +16,11 @@ from temporalio.testing import ActivityEnvironment
 
 import edi
 from activities.edi import EdiActivities
-from contracts.edi import AcceptRequest
-from integrations.edi_store import allocate_outbound, record_inbound
-from integrations.localstack.postgres import LocalPostgres
-from integrations.localstack.sshd import LocalSshd
-from integrations.settings import Settings
+from wire.edi import AcceptRequest
+from stores.edi import allocate_outbound, record_inbound
+from devstack.localstack.postgres import LocalPostgres
+from devstack.localstack.sshd import LocalSshd
+from runtime.settings import Settings
 from tests.intake_support import feed_for
 from tests.test_edi_core import CORPUS, PO, interchange, segments
 

@@ -12,10 +12,10 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 from temporalio.client import Client
 
-from contracts.demo import DemoInput, DemoResult
-from integrations.codec import KeyRing
-from integrations.codec_server import create_app
-from integrations.settings import Settings
+from wire.demo import DemoInput, DemoResult
+from adapters.payload_codec import KeyRing
+from app.codec_server import create_app
+from runtime.settings import Settings
 from tests.replay import record_history
 
 PLANTED_SSN = "987-65-4321"

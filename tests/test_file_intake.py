@@ -16,10 +16,10 @@ import pyarrow.parquet as pq
 import pytest
 from temporalio.client import Client, WorkflowFailureError
 
-from contracts.intake import FeedConfig, IntakeRequest, IntakeRunResult
-from integrations.feeds import register_feed, scorecard
-from integrations.localstack.sshd import LocalSshd
-from integrations.settings import Settings
+from wire.intake import FeedConfig, IntakeRequest, IntakeRunResult
+from stores.feeds import register_feed, scorecard
+from devstack.localstack.sshd import LocalSshd
+from runtime.settings import Settings
 from tests.intake_support import customer_rows, customers_csv, feed_for, name_for
 from tests.plugins.gpg import GpgKeys
 from tests.replay import record_history
@@ -280,7 +280,7 @@ async def test_feed_cli_registers_schedules_and_scores(
 
     def cli(*args: str) -> str:
         done = subprocess.run(
-            [sys.executable, "-m", "integrations.cli", *args],
+            [sys.executable, "-m", "app.cli.main", *args],
             env=env,
             capture_output=True,
             text=True,
@@ -312,7 +312,7 @@ async def test_feed_cli_registers_schedules_and_scores(
     bad = tmp_path / "bad.toml"
     bad.write_text(feed_file.read_text().replace("[schedule]", "[schedule]\ncron = '* * * * *'"))
     refused = subprocess.run(
-        [sys.executable, "-m", "integrations.cli", "feeds", "create", str(bad)],
+        [sys.executable, "-m", "app.cli.main", "feeds", "create", str(bad)],
         env=env,
         capture_output=True,
         text=True,

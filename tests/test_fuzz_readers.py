@@ -20,8 +20,8 @@ from benchmarks.fuzz_readers import (
     fuzz_reader,
     seeds,
 )
-from integrations.bounded_call import call_bounded
-from integrations.file_inspection import Limits, inspect_file
+from readers.bounded_call import call_bounded
+from readers.inspection import Limits, inspect_file
 
 HOSTILE = Path(__file__).resolve().parent / "fixtures/hostile"
 

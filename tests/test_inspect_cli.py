@@ -1,5 +1,5 @@
 """``integrations inspect`` as an operator runs it: a real subprocess, real files, and every exit
-code of the table (``integrations.exit_codes``) reached by a real input."""
+code of the table (``app.cli.exit_codes``) reached by a real input."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from integrations import cli_support
-from integrations.exit_codes import ExitCode
-from integrations.file_inspection import Kind, Limits, detect, inspect_bounded, scrub
+from app.cli import support as cli_support
+from app.cli.exit_codes import ExitCode
+from readers.inspection import Kind, Limits, detect, inspect_bounded, scrub
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared/corpus"
 HOSTILE = Path(__file__).resolve().parent / "fixtures/hostile"
-CLI = [sys.executable, "-c", "from integrations.cli import main; main()", "inspect"]
+CLI = [sys.executable, "-c", "from app.cli.main import main; main()", "inspect"]
 ACME_HEADER = (
     "customer_id,full_name,email,created_date,updated_at,country,credit_limit,active,postal_code"
 )

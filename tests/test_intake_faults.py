@@ -15,11 +15,11 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from contracts.intake import FeedConfig, FetchedFile, IntakeRequest, IntakeRunResult
-from integrations.feeds import register_feed
-from integrations.localstack.postgres import LocalPostgres
-from integrations.localstack.sshd import LocalSshd
-from integrations.settings import Settings
+from wire.intake import FeedConfig, FetchedFile, IntakeRequest, IntakeRunResult
+from stores.feeds import register_feed
+from devstack.localstack.postgres import LocalPostgres
+from devstack.localstack.sshd import LocalSshd
+from runtime.settings import Settings
 from tests.intake_support import customer_rows, customers_csv, feed_for, name_for
 from tests.plugins.services import spawn_worker, stop_processes
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from contracts.base import all_contracts
+from foundation.wire_model import all_contracts
 from intake.errors import ContractError
 from intake.file_contract import (
     ColumnType,

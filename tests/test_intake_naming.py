@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from contracts.base import all_contracts
+from foundation.wire_model import all_contracts
 from intake.errors import (
     ChecksumMismatch,
     NameMismatch,

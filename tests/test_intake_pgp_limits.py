@@ -16,11 +16,11 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from contracts.intake import IntakeRequest, IntakeRunResult
-from integrations.feeds import register_feed
-from integrations.landing_zone import LandingZone, digest_bytes
-from integrations.localstack.sshd import LocalSshd
-from integrations.settings import Settings
+from wire.intake import IntakeRequest, IntakeRunResult
+from stores.feeds import register_feed
+from adapters.landing_zone import LandingZone, digest_bytes
+from devstack.localstack.sshd import LocalSshd
+from runtime.settings import Settings
 from tests.intake_support import customer_rows, customers_csv, feed_for, name_for
 from tests.plugins.gpg import GpgKeys
 from workers.runner import run_workers

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from integrations.landing_zone import (
+from adapters.landing_zone import (
     FileManifest,
     LandedFileChanged,
     LandedFileMissing,

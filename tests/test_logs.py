@@ -9,7 +9,7 @@ import logging
 from hypothesis import given
 from hypothesis import strategies as st
 
-from integrations.logs import configure, redact
+from runtime.logs import configure, redact
 
 
 def _capture(*args: object, extra: dict[str, object] | None = None) -> dict[str, object]:

@@ -15,8 +15,8 @@ from azure.servicebus import ServiceBusMessage
 from azure.servicebus.aio import ServiceBusClient
 from pydantic import SecretStr
 
-from contracts.messaging import message_id_for
-from integrations.settings import Settings
+from wire.messaging import message_id_for
+from runtime.settings import Settings
 from tests.amqp_peer import AmqpPeer
 from tests.plugins.services import settings_env
 from tests.test_messaging_outbox import delivered, payout_events, record
@@ -36,7 +36,7 @@ async def cli(settings: Settings, *args: str, timeout: float = 120) -> tuple[int
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "integrations.cli",
+        "app.cli.main",
         "messaging",
         *args,
         env=settings_env(settings),
@@ -117,7 +117,7 @@ async def test_relay_command_publishes_the_outbox_and_stops_on_sigterm(
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "integrations.cli",
+        "app.cli.main",
         "messaging",
         "relay",
         env=settings_env(own),

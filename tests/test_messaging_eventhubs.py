@@ -10,10 +10,10 @@ from collections.abc import Sequence
 import asyncpg
 from azure.eventhub.aio import EventHubConsumerClient, EventHubProducerClient
 
-from contracts.messaging import Envelope
-from integrations.messaging.checkpoints import PostgresCheckpointStore
-from integrations.messaging.publisher import publish_to_eventhub
-from integrations.messaging.streams import StreamConsumer
+from wire.messaging import Envelope
+from adapters.messaging.checkpoints import PostgresCheckpointStore
+from adapters.messaging.publisher import publish_to_eventhub
+from adapters.messaging.streams import StreamConsumer
 from tests.amqp_peer import AmqpPeer
 
 

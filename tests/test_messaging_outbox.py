@@ -18,11 +18,11 @@ from hypothesis import strategies as st
 from temporalio.testing import ActivityEnvironment
 
 from activities.outbox import OutboxActivities
-from contracts.ach import OutboxEvent
-from contracts.messaging import Envelope, PublishResult, message_id_for
-from integrations.messaging import envelope as wire
-from integrations.messaging.outbox_relay import OutboxRelay, envelope_for
-from integrations.messaging.publisher import ServiceBusPublisher
+from wire.ach import OutboxEvent
+from wire.messaging import Envelope, PublishResult, message_id_for
+from adapters.messaging import envelope as wire
+from relays.outbox import OutboxRelay, envelope_for
+from adapters.messaging.publisher import ServiceBusPublisher
 from tests.amqp_peer import AmqpPeer
 
 

@@ -16,20 +16,20 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from contracts.base import Contract
-from contracts.messaging import Envelope, PublishRequest
-from contracts.payouts import PspEvent
-from integrations.localstack.ports import free_port
-from integrations.localstack.temporal import temporal_binary
-from integrations.messaging import envelope as wire
-from integrations.messaging.commands import (
+from foundation.wire_model import Contract
+from wire.messaging import Envelope, PublishRequest
+from wire.payouts import PspEvent
+from devstack.localstack.ports import free_port
+from devstack.localstack.temporal import temporal_binary
+from adapters.messaging import envelope as wire
+from relays.commands import (
     ROUTES,
     CommandConsumer,
     CommandRoute,
     dispatch,
 )
-from integrations.messaging.publisher import publish_to_servicebus
-from integrations.settings import Settings
+from adapters.messaging.publisher import publish_to_servicebus
+from runtime.settings import Settings
 from tests.amqp_peer import AmqpPeer
 
 
@@ -295,8 +295,8 @@ async def test_temporal_down_commands_abandoned_then_delivered(
     pool: asyncpg.Pool,
     key_ring: object,
 ) -> None:
-    from integrations.temporal_client import data_converter
-    from workflows.search_attributes import ALL
+    from adapters.temporal_client import data_converter
+    from wire.search_attributes import ALL
 
     queue = _name("commands")
     running_peer.state.add_queue(queue)

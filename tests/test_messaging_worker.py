@@ -11,9 +11,9 @@ import asyncpg
 from pydantic import SecretStr
 from temporalio.client import Client
 
-from contracts.messaging import message_id_for
-from integrations.messaging import envelope as wire
-from integrations.settings import Settings
+from wire.messaging import message_id_for
+from adapters.messaging import envelope as wire
+from runtime.settings import Settings
 from tests.amqp_peer import AmqpPeer
 from tests.plugins.services import spawn_worker, stop_processes
 from tests.test_messaging_outbox import delivered, payout_events, record, until

@@ -9,8 +9,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from integrations.localstack.postgres import LocalPostgres
-from integrations.migrations import MIGRATIONS_DIR, MigrationError, discover, migrate
+from devstack.localstack.postgres import LocalPostgres
+from stores.migrations import MIGRATIONS_DIR, MigrationError, discover, migrate
 
 
 @pytest.fixture

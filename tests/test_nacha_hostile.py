@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 
 import nacha
 from ach_returns.notices import notices_in
-from integrations import ach_cli
-from integrations.ach_cli import ach_app
+from app.cli import ach as ach_cli
+from app.cli.ach import ach_app
 from nacha import NachaFile, NachaReadError, read, validate
 from nacha.reader import _gunzip
 

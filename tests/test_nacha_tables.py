@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from integrations.ach_cli import ach_app
+from app.cli.ach import ach_app
 from nacha import (
     CHANGE_CODES,
     RETURN_REASONS,

@@ -18,10 +18,10 @@ import asyncpg
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 
-from contracts.partners import ApprovalRequest, Checklist, OnboardingState
-from integrations import partners
-from integrations.localstack.sshd import LocalSshd
-from integrations.settings import Settings
+from wire.partners import ApprovalRequest, Checklist, OnboardingState
+from stores import partners
+from devstack.localstack.sshd import LocalSshd
+from runtime.settings import Settings
 from onboarding.approvals import ApprovalKind
 from onboarding.stages import Stage
 from tests.intake_support import customer_rows, customers_csv, name_for
@@ -63,7 +63,7 @@ async def test_partners_cli_steers_a_running_onboarding_and_a_partner_can_return
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "integrations.cli",
+            "app.cli.main",
             "partners",
             *args,
             env=env,

@@ -12,11 +12,11 @@ import gnupg
 import pytest
 from temporalio.client import Client, WorkflowFailureError
 
-from contracts.partners import Checklist, OnboardingStart, OnboardingState, StopRequest
-from integrations import partners
-from integrations.localstack.gpg import GpgHome
-from integrations.localstack.sshd import LocalSshd
-from integrations.settings import Settings
+from wire.partners import Checklist, OnboardingStart, OnboardingState, StopRequest
+from stores import partners
+from devstack.localstack.gpg import GpgHome
+from devstack.localstack.sshd import LocalSshd
+from runtime.settings import Settings
 from onboarding.stages import Stage
 from tests.onboarding_support import (
     definition_data,

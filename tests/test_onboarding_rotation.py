@@ -15,10 +15,10 @@ from pathlib import Path
 import asyncpg
 from temporalio.testing import WorkflowEnvironment
 
-from contracts.partners import KeyRecord, OnboardingStart, OnboardingState
-from integrations import partners
-from integrations.localstack.sshd import LocalSshd
-from integrations.settings import Settings
+from wire.partners import KeyRecord, OnboardingStart, OnboardingState
+from stores import partners
+from devstack.localstack.sshd import LocalSshd
+from runtime.settings import Settings
 from onboarding.stages import Stage
 from tests.onboarding_support import definition_for, own_settings, running_workers
 

@@ -11,10 +11,10 @@ from pathlib import Path
 from temporalio.testing import ActivityEnvironment
 
 from activities.onboarding import OnboardingFiles
-from contracts.partners import TestCheck as Look
-from contracts.partners import TestCheckRequest as LookRequest
-from integrations.localstack.sshd import LocalSshd
-from integrations.settings import Settings
+from wire.partners import TestCheck as Look
+from wire.partners import TestCheckRequest as LookRequest
+from devstack.localstack.sshd import LocalSshd
+from runtime.settings import Settings
 from tests.intake_support import customer_rows, customers_csv, name_for
 from tests.onboarding_support import REPO, definition_for, drop_test_file, partner_test_folder
 

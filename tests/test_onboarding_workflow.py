@@ -18,7 +18,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
-from contracts.partners import (
+from wire.partners import (
     ApprovalRequest,
     Checklist,
     ContractChangeRequest,
@@ -26,11 +26,11 @@ from contracts.partners import (
     OnboardingState,
     StopRequest,
 )
-from contracts.partners import (
+from wire.partners import (
     TestFileNotice as FileNotice,
 )
-from integrations.localstack.sshd import LocalSshd
-from integrations.settings import Settings
+from devstack.localstack.sshd import LocalSshd
+from runtime.settings import Settings
 from onboarding.approvals import ApprovalKind
 from onboarding.stages import Stage
 from tests.intake_support import customer_rows, customers_csv, name_for
@@ -254,7 +254,7 @@ def test_invalid_definition_is_refused_with_a_clear_error_and_nothing_starts(
     path.write_text(json.dumps(data))
     env = {**os.environ, **settings_env(settings)}
     done = subprocess.run(
-        [sys.executable, "-m", "integrations.cli", "partners", "onboard", str(path)],
+        [sys.executable, "-m", "app.cli.main", "partners", "onboard", str(path)],
         env=env,
         capture_output=True,
         text=True,
@@ -270,7 +270,7 @@ def test_invalid_definition_is_refused_with_a_clear_error_and_nothing_starts(
     data["feeds"][0]["file_contract"] = "nobody.v1"
     path.write_text(json.dumps(data))
     done = subprocess.run(
-        [sys.executable, "-m", "integrations.cli", "partners", "onboard", str(path)],
+        [sys.executable, "-m", "app.cli.main", "partners", "onboard", str(path)],
         env=env,
         capture_output=True,
         text=True,
@@ -279,7 +279,7 @@ def test_invalid_definition_is_refused_with_a_clear_error_and_nothing_starts(
     assert done.returncode == 2, done.stderr
     assert "feeds.customers.file_contract" in done.stderr and "nobody.v1" in done.stderr
     listed = subprocess.run(
-        [sys.executable, "-m", "integrations.cli", "partners", "status", partner],
+        [sys.executable, "-m", "app.cli.main", "partners", "status", partner],
         env=env,
         capture_output=True,
         text=True,

@@ -12,9 +12,9 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from contracts.payout_case import PayoutState, ReportRef
-from contracts.payouts import PayoutStart
-from integrations.settings import Settings
+from wire.payout_case import PayoutState, ReportRef
+from wire.payouts import PayoutStart
+from runtime.settings import Settings
 from tests.plugins.services import spawn_worker, stop_processes
 from tests.test_payout_workflow import (
     PAYOUT_COLUMNS,

@@ -14,13 +14,13 @@ from pathlib import Path
 import asyncpg
 from temporalio.client import Client, WorkflowHandle
 
-from contracts.intake import FeedConfig, FeedSchedule, IntakeRequest, IntakeRunResult, SftpSource
-from contracts.payout_case import PayoutState
+from wire.intake import FeedConfig, FeedSchedule, IntakeRequest, IntakeRunResult, SftpSource
+from wire.payout_case import PayoutState
 from intake.naming import NamingContract
-from integrations.feeds import register_feed
-from integrations.inbox_relay import workflow_id
-from integrations.localstack.sshd import LocalSshd
-from integrations.settings import Settings
+from stores.feeds import register_feed
+from relays.inbox import workflow_id
+from devstack.localstack.sshd import LocalSshd
+from runtime.settings import Settings
 from tests.test_payout_workflow import PAYOUT_COLUMNS, TXN_COLUMNS, camt_statement
 
 DAY = date(2024, 5, 2)
@@ -220,7 +220,7 @@ async def test_a_report_delivered_again_is_not_reconciled_twice(
 def test_every_example_feed_in_the_repository_is_valid() -> None:
     """The example feeds are what a newcomer copies: each must load, and the PSP ones must
     make a complete report between them."""
-    from integrations.feeds import load_feed_file
+    from stores.feeds import load_feed_file
 
     root = Path(__file__).resolve().parents[1] / "feeds"
     feeds = [load_feed_file(path) for path in sorted(root.glob("*.toml"))]

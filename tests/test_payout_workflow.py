@@ -17,9 +17,9 @@ import pytest
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
-from contracts.payout_case import PayoutState, ReportRef, Resolve, StatementRef
-from contracts.payouts import PayoutStart, PspEvent
-from integrations.settings import Settings
+from wire.payout_case import PayoutState, ReportRef, Resolve, StatementRef
+from wire.payouts import PayoutStart, PspEvent
+from runtime.settings import Settings
 from tests.plugins.services import settings_env
 from tests.replay import record_history
 from workers.runner import run_workers
@@ -141,7 +141,7 @@ async def test_payout_reconciles_with_report_and_deposit(
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "integrations.cli",
+        "app.cli.main",
         "payouts",
         "show",
         payout_id,

@@ -324,7 +324,7 @@ def test_statement_line_cap_and_a_line_of_commas_stay_cheap() -> None:
 
 def test_intake_check_reports_a_truncated_file_as_unreadable(tmp_path: Path) -> None:
     """The file-intake check (what quarantines a feed's file) gets the refusal as one line."""
-    from intake.built_in import check_bank_statement
+    from readers.built_in import check_bank_statement
 
     text = SVB.read_text()
     path = tmp_path / "cut.bai2"

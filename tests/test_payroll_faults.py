@@ -18,9 +18,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowUpdateFailedError
 
-from contracts.payroll import Decision, PayrollState
-from integrations.localstack.sshd import LocalSshd
-from integrations.settings import Settings
+from wire.payroll import Decision, PayrollState
+from devstack.localstack.sshd import LocalSshd
+from runtime.settings import Settings
 from tests.payroll_support import (
     PLANTED_ACCOUNT,
     PLANTED_SSN,
@@ -133,7 +133,7 @@ def _spawn(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
             [
                 sys.executable,
                 "-m",
-                "integrations.cli",
+                "app.cli.main",
                 "worker",
                 "--queue",
                 "general",

@@ -19,20 +19,20 @@ from temporalio.client import Client
 
 import edi
 from activities.payroll import _landed_source
-from contracts.intake import FeedConfig, IntakeRequest, IntakeRunResult
-from contracts.payroll import Decision, Enrolment, FileRef, PayrollState
+from wire.intake import FeedConfig, IntakeRequest, IntakeRunResult
+from wire.payroll import Decision, Enrolment, FileRef, PayrollState
 from intake.file_contract import load_contract
 from intake.validation import compile_validator
-from integrations.feeds import register_feed
-from integrations.landing_zone import (
+from stores.feeds import register_feed
+from adapters.landing_zone import (
     FileManifest,
     LandingZone,
     ManifestChecksum,
     ManifestRows,
     file_digest,
 )
-from integrations.localstack.sshd import LocalSshd
-from integrations.settings import Settings
+from devstack.localstack.sshd import LocalSshd
+from runtime.settings import Settings
 from payroll.amounts import Pay
 from payroll.roster import parse_inputs, parse_roster
 from tests.payroll_support import (

@@ -20,17 +20,17 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.payroll import PayrollActivities
-from contracts.payroll import BankTarget, FileRef, PayrollStart, ProviderCall
-from integrations.api import create_app as create_api
-from integrations.codec import KeyRing
-from integrations.payroll_provider import (
+from wire.payroll import BankTarget, FileRef, PayrollStart, ProviderCall
+from app.api.server import create_app as create_api
+from adapters.payload_codec import KeyRing
+from adapters.payroll_provider import (
     CircuitBreaker,
     ProviderClient,
     ProviderRejected,
     ProviderUnavailable,
 )
-from integrations.payroll_webhook import payroll_webhook_router, verify
-from integrations.settings import Settings
+from app.api.payroll_webhook import payroll_webhook_router, verify
+from runtime.settings import Settings
 from provider_sim.app import create_app, sign
 from provider_sim.config import SimConfig
 from tests.payroll_support import serve

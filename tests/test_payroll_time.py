@@ -13,9 +13,9 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
 
-from contracts.payroll import Decision, PayrollState, run_workflow_id
-from integrations.localstack.sshd import LocalSshd
-from integrations.settings import Settings
+from wire.payroll import Decision, PayrollState, run_workflow_id
+from devstack.localstack.sshd import LocalSshd
+from runtime.settings import Settings
 from tests.payroll_support import (
     inputs_csv,
     land,

@@ -19,9 +19,9 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 import nacha
-from contracts.payroll import Decision, PayrollStart, PayrollState, run_workflow_id
-from integrations.localstack.sshd import LocalSshd
-from integrations.settings import Settings
+from wire.payroll import Decision, PayrollStart, PayrollState, run_workflow_id
+from devstack.localstack.sshd import LocalSshd
+from runtime.settings import Settings
 from tests.payroll_support import (
     PLANTED_ACCOUNT,
     PLANTED_SSN,
@@ -210,7 +210,7 @@ async def test_invalid_roster_rows_are_reported_with_masked_values(
 
 def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "integrations.cli", "payroll", *args],
+        [sys.executable, "-m", "app.cli.main", "payroll", *args],
         env=settings_env(settings),
         capture_output=True,
         text=True,

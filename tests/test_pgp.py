@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from integrations.localstack.gpg import GpgHome
-from integrations.pgp import (
+from devstack.localstack.gpg import GpgHome
+from adapters.pgp import (
     Keyring,
     PgpKeyError,
     PgpVerificationError,
     keyring_from_settings,
     normalize_fingerprint,
 )
-from integrations.settings import Settings, SettingsError
+from runtime.settings import Settings, SettingsError
 from tests.plugins.gpg import GpgKeys
 
 PLAIN = b"id,name,email\r\n1,Ada,ada@example.com\r\n" * 2000

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from integrations.reader_sandbox import (
+from readers.sandbox import (
     ReaderCrashed,
     ReaderOutOfMemory,
     ReaderTimedOut,

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from integrations.settings import Settings, SettingsError, load_settings
+from runtime.settings import Settings, SettingsError, load_settings
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "integrations.cli", *args],
+        [sys.executable, "-m", "app.cli.main", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import integrations.sftp as sftp_module
-from integrations.localstack.sshd import ClientKey, LocalSshd, make_client_key
-from integrations.sftp import (
+import adapters.sftp as sftp_module
+from devstack.localstack.sshd import ClientKey, LocalSshd, make_client_key
+from adapters.sftp import (
     AuthenticationRefused,
     HostKeyMismatch,
     PathOutsideJail,
@@ -34,8 +34,8 @@ from integrations.sftp import (
     resolve_remote,
     unchanged_between,
 )
-from integrations.sftp import _ChunkedBytes as ChunkedBytes
-from integrations.sftp import _ReadPipeline as ReadPipeline
+from adapters.sftp import _ChunkedBytes as ChunkedBytes
+from adapters.sftp import _ReadPipeline as ReadPipeline
 
 MiB = 1024 * 1024
 

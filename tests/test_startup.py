@@ -6,8 +6,8 @@ import subprocess
 import sys
 import time
 
-from integrations.localstack.ports import free_port
-from integrations.settings import Settings
+from devstack.localstack.ports import free_port
+from runtime.settings import Settings
 from tests.plugins.services import settings_env
 
 
@@ -18,7 +18,7 @@ def test_worker_gives_up_on_unreachable_temporal_with_a_clear_error(settings: Se
     env["INTEGRATIONS_CONNECT_TIMEOUT_SECONDS"] = "3"
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "integrations.cli", "worker", "--queue", "general"],
+        [sys.executable, "-m", "app.cli.main", "worker", "--queue", "general"],
         env=env,
         capture_output=True,
         text=True,
@@ -39,7 +39,7 @@ def test_worker_gives_up_on_unreachable_postgres_without_leaking_the_password(
     env["INTEGRATIONS_DATABASE_URL"] = f"postgresql://integrations_app:hunter2@127.0.0.1:{dead}/x"
     env["INTEGRATIONS_CONNECT_TIMEOUT_SECONDS"] = "2"
     result = subprocess.run(
-        [sys.executable, "-m", "integrations.cli", "worker", "--queue", "general"],
+        [sys.executable, "-m", "app.cli.main", "worker", "--queue", "general"],
         env=env,
         capture_output=True,
         text=True,

@@ -26,12 +26,12 @@ from pydantic import SecretStr
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from contracts.payouts import PspEvent
-from integrations.api import create_app
-from integrations.inbox_relay import InboxRelay, associate, workflow_id
-from integrations.localstack.ports import free_port
-from integrations.settings import Settings
-from integrations.webhook_signatures import (
+from wire.payouts import PspEvent
+from app.api.server import create_app
+from relays.inbox import InboxRelay, associate, workflow_id
+from devstack.localstack.ports import free_port
+from runtime.settings import Settings
+from adapters.webhook_signatures import (
     SignatureInvalid,
     SignatureMissing,
     TimestampOutsideTolerance,

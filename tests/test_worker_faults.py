@@ -14,8 +14,8 @@ import asyncpg
 import pytest
 from temporalio.client import Client, WorkflowHandle
 
-from contracts.demo import DemoInput, DemoResult
-from integrations.settings import Settings
+from wire.demo import DemoInput, DemoResult
+from runtime.settings import Settings
 from tests.plugins.services import spawn_worker
 
 

@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
         decide,
         refusal,
     )
-    from contracts.ach import (
+    from wire.ach import (
         AchReturnStart,
         BlockRequest,
         CorrectionRequest,
@@ -37,9 +37,9 @@ with workflow.unsafe.imports_passed_through():
         OutboxEvent,
         RepresentRequest,
     )
-    from contracts.audit import AuditEntry
-    from contracts.intake import Delivered
-    from workflows.search_attributes import ACH_STATE, PARTNER, RETURN_CODE, TRACE_NUMBER
+    from wire.audit import AuditEntry
+    from wire.intake import Delivered
+    from wire.search_attributes import ACH_STATE, PARTNER, RETURN_CODE, TRACE_NUMBER
 
 # After a case closes it stays open this long to absorb a duplicate or late notice (the longest
 # return time limit is 60 calendar days) before the workflow completes.

@@ -9,14 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from contracts.ach import AchReturnStart
-from contracts.base import Contract
-from contracts.demo import DemoInput
-from contracts.edi import AckWaitStart
-from contracts.intake import IntakeRequest
-from contracts.partners import OnboardingStart
-from contracts.payouts import PayoutStart
-from contracts.payroll import PayrollStart
+from wire.ach import AchReturnStart
+from foundation.wire_model import Contract
+from wire.demo import DemoInput
+from wire.edi import AckWaitStart
+from wire.intake import IntakeRequest
+from wire.partners import OnboardingStart
+from wire.payouts import PayoutStart
+from wire.payroll import PayrollStart
 from workflows.ach_return import AchReturnWorkflow
 from workflows.demo import DemoWorkflow
 from workflows.edi_ack_wait import EdiAckWaitWorkflow

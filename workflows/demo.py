@@ -8,7 +8,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from contracts.demo import DemoInput, DemoResult, GreetingRequest, GreetingResult
+    from wire.demo import DemoInput, DemoResult, GreetingRequest, GreetingResult
 
 
 @workflow.defn(name="Demo")

@@ -8,9 +8,9 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from contracts.edi import AckResolve, AckWaitStart, AckWaitState
+    from wire.edi import AckResolve, AckWaitStart, AckWaitState
     from edi.results import ReceivedAck
-    from workflows.search_attributes import PARTNER
+    from wire.search_attributes import PARTNER
 
 
 @workflow.defn(name="EdiAckWait")

@@ -10,9 +10,9 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from contracts.ach import IngestRequest, IngestSummary
-    from contracts.edi import AcceptRequest, AcceptSummary
-    from contracts.intake import (
+    from wire.ach import IngestRequest, IngestSummary
+    from wire.edi import AcceptRequest, AcceptSummary
+    from wire.intake import (
         Deduped,
         DedupeRequest,
         DigestLookup,
@@ -36,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
         SlaCheck,
         SlaResult,
     )
-    from contracts.payout_case import (
+    from wire.payout_case import (
         ReportHandoff,
         ReportPartLanded,
         StatementHandoff,

@@ -16,9 +16,9 @@ with workflow.unsafe.imports_passed_through():
     import pyarrow
     import pyarrow.compute  # noqa: F401
 
-    from contracts.audit import AuditEntry
-    from contracts.intake import Delivered, DeliverRequest, FeedConfig
-    from contracts.partners import (
+    from wire.audit import AuditEntry
+    from wire.intake import Delivered, DeliverRequest, FeedConfig
+    from wire.partners import (
         Approval,
         ApprovalRequest,
         Checklist,
@@ -51,7 +51,7 @@ with workflow.unsafe.imports_passed_through():
     from intake.file_contract import load_contract_text
     from onboarding import approvals, contract_change, rotation
     from onboarding.stages import Stage, Step, TransitionRefused, advance
-    from workflows.search_attributes import ONBOARDING_STAGE, PARTNER
+    from wire.search_attributes import ONBOARDING_STAGE, PARTNER
 
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 SHORT = timedelta(seconds=30)

@@ -10,9 +10,9 @@ from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from contracts.ach import OutboxEvent
-    from contracts.audit import AuditEntry
-    from contracts.payout_case import (
+    from wire.ach import OutboxEvent
+    from wire.audit import AuditEntry
+    from wire.payout_case import (
         DepositRequest,
         PayoutState,
         ReconcileRequest,
@@ -20,9 +20,9 @@ with workflow.unsafe.imports_passed_through():
         Resolve,
         StatementRef,
     )
-    from contracts.payouts import PayoutStart, PspEvent
+    from wire.payouts import PayoutStart, PspEvent
     from payouts.reconciliation import DepositMatch, PayoutReconciliation
-    from workflows.search_attributes import AMOUNT_MINOR, CURRENCY, PAYOUT_ID, PAYOUT_STATUS
+    from wire.search_attributes import AMOUNT_MINOR, CURRENCY, PAYOUT_ID, PAYOUT_STATUS
 
 # How long after we first hear of a payout its report may take before an SLA breach is raised,
 # and how long after the report the bank deposit may take before the payout is an exception.

@@ -12,10 +12,10 @@ from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from contracts.ach import OutboxEvent
-    from contracts.audit import AuditEntry
-    from contracts.intake import Delivered
-    from contracts.payroll import (
+    from wire.ach import OutboxEvent
+    from wire.audit import AuditEntry
+    from wire.intake import Delivered
+    from wire.payroll import (
         PROVIDER_FINAL,
         Decision,
         DepositFile,
@@ -33,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
         RunRecord,
         RunStatus,
     )
-    from workflows.search_attributes import PAYROLL_COMPANY, PAYROLL_STATUS
+    from wire.search_attributes import PAYROLL_COMPANY, PAYROLL_STATUS
 
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 # Provider calls: tenacity retries inside the activity; this policy waits between activity

@@ -22,10 +22,10 @@ import httpx
 from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from contracts.intake import FeedConfig, IntakeRequest
-from contracts.payroll import Decision, PayrollState, run_workflow_id
-from integrations.ach import import_originations, lookup_key
-from integrations.localstack.sshd import LocalSshd
+from wire.intake import FeedConfig, IntakeRequest
+from wire.payroll import Decision, PayrollState, run_workflow_id
+from stores.ach import import_originations, lookup_key
+from devstack.localstack.sshd import LocalSshd
 from tests.ach_support import bank_file, fresh_odfi, outbound_debits
 from tests.intake_support import HEADER, customer_rows, customers_csv
 from tests.payroll_support import (

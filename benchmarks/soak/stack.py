@@ -28,23 +28,23 @@ from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 
-from contracts.intake import FeedConfig, FeedSchedule, PgpPolicy, SftpSource
+from wire.intake import FeedConfig, FeedSchedule, PgpPolicy, SftpSource
 from intake.naming import NamingContract
-from integrations.codec import KeyRing
-from integrations.feeds import register_feed
-from integrations.localstack.gpg import GpgHome
-from integrations.localstack.ports import free_port, wait_for_port
-from integrations.localstack.postgres import LocalPostgres
-from integrations.localstack.sshd import LocalSshd, make_client_key
-from integrations.localstack.temporal import LocalTemporal
-from integrations.migrations import migrate
-from integrations.settings import Settings, to_environment
-from integrations.temporal_client import data_converter
+from adapters.payload_codec import KeyRing
+from stores.feeds import register_feed
+from devstack.localstack.gpg import GpgHome
+from devstack.localstack.ports import free_port, wait_for_port
+from devstack.localstack.postgres import LocalPostgres
+from devstack.localstack.sshd import LocalSshd, make_client_key
+from devstack.localstack.temporal import LocalTemporal
+from stores.migrations import migrate
+from runtime.settings import Settings, to_environment
+from adapters.temporal_client import data_converter
 from provider_sim.app import create_app
 from provider_sim.config import SimConfig
 from tests.ach_support import bank_feed
 from tests.payroll_support import serve
-from workflows.search_attributes import dev_server_flags
+from wire.search_attributes import dev_server_flags
 
 STRIPE_SECRET = "whsec_" + secrets.token_hex(16)
 PAYROLL_WEBHOOK_SECRET = secrets.token_hex(16)
@@ -192,7 +192,7 @@ class SoakStack:
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
         log = (self.logs / f"{name}.log").open("ab")
         return subprocess.Popen(
-            [sys.executable, "-m", "integrations.cli", *args],
+            [sys.executable, "-m", "app.cli.main", *args],
             env={**os.environ, **to_environment(self.settings)},
             stdout=log,
             stderr=subprocess.STDOUT,

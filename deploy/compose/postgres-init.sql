@@ -2,7 +2,7 @@
 -- /docker-entrypoint-initdb.d/, so it runs once, when the data volume is empty, as the superuser).
 --
 -- Creates the two roles the service expects and its database, mirroring
--- integrations/localstack/postgres.py:
+-- devtools/devstack/localstack/postgres.py:
 --   integrations_owner  owns the schema; `integrations migrate` connects as it
 --   integrations_app    what workers and the API connect as; migrations grant it DML only
 -- Passwords come from the container's environment (DB_OWNER_PASSWORD, DB_APP_PASSWORD), which

@@ -1,6 +1,6 @@
 """Print the commands that register the workflows' custom search attributes on a cluster.
 
-The list comes from ``workflows/search_attributes.py`` (the code that sets them), never a copy:
+The list comes from ``wire/search_attributes.py`` (the code that sets them), never a copy:
 
     python deploy/temporal/search_attributes.py --namespace integrations | sh
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from workflows.search_attributes import dev_server_flags  # after the path fix
+from wire.search_attributes import dev_server_flags  # after the path fix
 
 
 def commands(namespace: str) -> list[str]:

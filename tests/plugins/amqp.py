@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from integrations.localstack.ports import free_port
+from devstack.localstack.ports import free_port
 from tests.amqp_peer import AmqpPeer, BrokerState, sdk_shim
 
 

@@ -22,18 +22,18 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from integrations.codec import KeyRing
-from integrations.localstack.ports import free_port
-from integrations.localstack.postgres import LocalPostgres
-from integrations.localstack.sshd import ClientKey
-from integrations.localstack.temporal import temporal_binary
-from integrations.migrations import migrate
-from integrations.settings import Settings, to_environment
-from integrations.temporal_client import data_converter
+from adapters.payload_codec import KeyRing
+from devstack.localstack.ports import free_port
+from devstack.localstack.postgres import LocalPostgres
+from devstack.localstack.sshd import ClientKey
+from devstack.localstack.temporal import temporal_binary
+from stores.migrations import migrate
+from runtime.settings import Settings, to_environment
+from adapters.temporal_client import data_converter
 from tests.plugins.gpg import GpgKeys
 from tests.replay import test_key_ring
 from workers.runner import run_workers
-from workflows.search_attributes import ALL as ALL_SEARCH_ATTRIBUTES
+from wire.search_attributes import ALL as ALL_SEARCH_ATTRIBUTES
 
 
 @pytest.fixture(scope="session")
@@ -144,7 +144,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 def spawn_worker(settings: Settings, *queues: str, capture: bool = False) -> subprocess.Popen[str]:
     """``integrations worker`` as a real process with these settings (fault tests kill it)."""
-    args = [sys.executable, "-m", "integrations.cli", "worker"]
+    args = [sys.executable, "-m", "app.cli.main", "worker"]
     for queue in queues:
         args += ["--queue", queue]
     return subprocess.Popen(

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from integrations.localstack.sshd import ClientKey, LocalSshd, make_client_key
-from integrations.sftp import SftpEndpoint, SftpSession, connect
+from devstack.localstack.sshd import ClientKey, LocalSshd, make_client_key
+from adapters.sftp import SftpEndpoint, SftpSession, connect
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,1 @@
+"""The HTTP API: workflow starts, PSP and payroll webhooks."""

@@ -1,0 +1,1 @@
+"""The `integrations` command line: one module per domain, `main` assembles them."""
