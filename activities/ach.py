@@ -15,6 +15,14 @@ from temporalio.exceptions import ApplicationError
 import nacha
 from activities.audit import write_audit
 from activities.outbox import record_event
+from adapters.column_crypto import lookup_hash, seal, unseal
+from adapters.landing_zone import LandingZone, file_digest
+from adapters.payload_codec import KeyRing
+from nacha.batch_header import parse_batch_header
+from nacha.entry_detail import parse_entry_detail
+from nacha.file_header import parse_file_header
+from runtime.settings import Settings
+from stores.ach import AchInputError, ingest, lookup_key
 from wire.ach import (
     BlockRequest,
     CorrectionRequest,
@@ -26,14 +34,6 @@ from wire.ach import (
 )
 from wire.audit import AuditEntry
 from wire.intake import DeliverRequest, FeedConfig
-from stores.ach import AchInputError, ingest, lookup_key
-from adapters.payload_codec import KeyRing
-from adapters.column_crypto import lookup_hash, seal, unseal
-from adapters.landing_zone import LandingZone, file_digest
-from runtime.settings import Settings
-from nacha.batch_header import parse_batch_header
-from nacha.entry_detail import parse_entry_detail
-from nacha.file_header import parse_file_header
 
 
 @dataclass

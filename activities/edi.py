@@ -27,19 +27,19 @@ from temporalio.service import RPCError, RPCStatusCode
 
 import edi
 from activities.intake_files import FileActivities
-from wire.edi import AcceptRequest, AcceptSummary, Outcome
-from wire.intake import DeliverRequest
-from edi.datatypes import is_digits
-from edi.limits import Limits
-from edi.results import ReceivedAck
-from stores.edi import allocate_outbound, record_inbound
 from adapters.landing_zone import (
     LandedFileChanged,
     LandedFileMissing,
     LandingZone,
     digest_bytes,
 )
+from edi.datatypes import is_digits
+from edi.limits import Limits
+from edi.results import ReceivedAck
 from runtime.settings import Settings
+from stores.edi import allocate_outbound, record_inbound
+from wire.edi import AcceptRequest, AcceptSummary, Outcome
+from wire.intake import DeliverRequest
 
 T = TypeVar("T")
 DB_TIMEOUT = 60.0

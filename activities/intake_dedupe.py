@@ -18,11 +18,11 @@ import pyarrow.parquet as pq
 from temporalio import activity
 
 from activities.intake_records import counter_description, feed_meter
-from wire.intake import Deduped, DedupeRequest
+from adapters.landing_zone import LandingZone
 from intake.file_contract import load_contract
 from intake.row_keys import first_occurrences, key_fingerprints
-from adapters.landing_zone import LandingZone
 from runtime.settings import Settings
+from wire.intake import Deduped, DedupeRequest
 
 
 def _unique_rows(path: Path, columns: tuple[str, ...]) -> tuple[pa.Table, list[bytes], list[bool]]:

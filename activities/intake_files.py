@@ -23,6 +23,40 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from adapters.landing_zone import (
+    FileManifest,
+    LandingZone,
+    ManifestChecksum,
+    ManifestRows,
+    digest_bytes,
+    file_digest,
+)
+from adapters.pgp import Keyring, PgpError, discard_plaintext, keyring_from_settings
+from adapters.sftp import (
+    RemoteFile,
+    RemoteFileNotFound,
+    SftpEndpoint,
+    SftpError,
+    SftpSession,
+    connect,
+    load_private_key,
+)
+from intake.error_report import REPORT_COLUMNS, render_csv, render_json
+from intake.errors import ChecksumMismatch, ContractError, NamingError, UnsafeFileName
+from intake.file_contract import CsvFileContract, FixedWidthFileContract, load_contract
+from intake.findings import FileProblem, Rule, ValidationSummary
+from intake.naming import check_safe_name, read_chunks, verify_crc32
+from intake.read_limits import ReadLimits
+from intake.validation import validate_file
+from readers.built_in import check_built_in
+from readers.sandbox import (
+    ReaderCrashed,
+    ReaderOutOfMemory,
+    ReaderRefused,
+    ReaderTimedOut,
+    run_sandboxed,
+)
+from runtime.settings import Settings, SettingsError
 from wire.intake import (
     BUILT_IN_CONTRACTS,
     Delivered,
@@ -37,40 +71,6 @@ from wire.intake import (
     InboxListing,
     ProcessedFile,
     ProcessRequest,
-)
-from readers.built_in import check_built_in
-from intake.error_report import REPORT_COLUMNS, render_csv, render_json
-from intake.errors import ChecksumMismatch, ContractError, NamingError, UnsafeFileName
-from intake.file_contract import CsvFileContract, FixedWidthFileContract, load_contract
-from intake.findings import FileProblem, Rule, ValidationSummary
-from intake.naming import check_safe_name, read_chunks, verify_crc32
-from intake.read_limits import ReadLimits
-from intake.validation import validate_file
-from adapters.landing_zone import (
-    FileManifest,
-    LandingZone,
-    ManifestChecksum,
-    ManifestRows,
-    digest_bytes,
-    file_digest,
-)
-from adapters.pgp import Keyring, PgpError, discard_plaintext, keyring_from_settings
-from readers.sandbox import (
-    ReaderCrashed,
-    ReaderOutOfMemory,
-    ReaderRefused,
-    ReaderTimedOut,
-    run_sandboxed,
-)
-from runtime.settings import Settings, SettingsError
-from adapters.sftp import (
-    RemoteFile,
-    RemoteFileNotFound,
-    SftpEndpoint,
-    SftpError,
-    SftpSession,
-    connect,
-    load_private_key,
 )
 
 CHUNK = 1 << 20

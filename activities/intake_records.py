@@ -22,6 +22,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.runtime import Runtime
 
 from activities.audit import write_audit
+from runtime.settings import Settings
 from wire.audit import AuditEntry
 from wire.intake import (
     DigestLookup,
@@ -36,7 +37,6 @@ from wire.intake import (
     SlaCheck,
     SlaResult,
 )
-from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 

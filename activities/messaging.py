@@ -11,11 +11,11 @@ from azure.servicebus.aio import ServiceBusClient
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from wire.messaging import PublishRequest, PublishResult
 from adapters.messaging.connections import eventhub_producer, servicebus_client
 from adapters.messaging.errors import NotConfigured
 from adapters.messaging.publisher import ServiceBusPublisher, publish_to_eventhub
 from runtime.settings import Settings
+from wire.messaging import PublishRequest, PublishResult
 
 
 @dataclass

@@ -20,6 +20,26 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from activities.intake_files import validate_sandboxed
+from adapters.landing_zone import LandingZone, digest_bytes, file_digest
+from adapters.pgp import Keyring, PgpError, discard_plaintext, keyring_from_settings
+from adapters.sftp import (
+    AuthenticationRefused,
+    HostKeyMismatch,
+    RemoteFileNotFound,
+    SftpEndpoint,
+    SftpError,
+    SftpSession,
+    connect,
+    fingerprint,
+    load_private_key,
+)
+from intake.error_report import REPORT_COLUMNS, render_csv
+from intake.errors import ChecksumMismatch, ContractError, NamingError, UnsafeFileName
+from intake.file_contract import load_contract_text
+from intake.naming import check_safe_name, read_chunks, verify_crc32
+from readers.built_in import check_built_in
+from runtime.settings import Settings, SettingsError
+from stores import partners
 from wire.intake import FeedConfig
 from wire.partners import (
     ContractInstall,
@@ -41,26 +61,6 @@ from wire.partners import (
     TestAttempt,
     TestCheck,
     TestCheckRequest,
-)
-from readers.built_in import check_built_in
-from intake.error_report import REPORT_COLUMNS, render_csv
-from intake.errors import ChecksumMismatch, ContractError, NamingError, UnsafeFileName
-from intake.file_contract import load_contract_text
-from intake.naming import check_safe_name, read_chunks, verify_crc32
-from stores import partners
-from adapters.landing_zone import LandingZone, digest_bytes, file_digest
-from adapters.pgp import Keyring, PgpError, discard_plaintext, keyring_from_settings
-from runtime.settings import Settings, SettingsError
-from adapters.sftp import (
-    AuthenticationRefused,
-    HostKeyMismatch,
-    RemoteFileNotFound,
-    SftpEndpoint,
-    SftpError,
-    SftpSession,
-    connect,
-    fingerprint,
-    load_private_key,
 )
 
 CHUNK = 1 << 20

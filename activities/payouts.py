@@ -20,20 +20,6 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 
-from wire.payout_case import (
-    DepositRequest,
-    ReconcileRequest,
-    ReportHandoff,
-    ReportPartLanded,
-    ReportRef,
-    StatementHandoff,
-    StatementLanded,
-    StatementRef,
-)
-from wire.payouts import PAYOUT_WORKFLOW, PayoutStart
-from stores import payout_reports
-from relays.inbox import associate_many, workflow_id
-from runtime.settings import Settings
 from payouts import (
     BankCredit,
     PayoutsError,
@@ -47,6 +33,20 @@ from payouts import (
 )
 from payouts.psp_report import PspReport
 from payouts.reconciliation import DepositMatch, PayoutReconciliation
+from relays.inbox import associate_many, workflow_id
+from runtime.settings import Settings
+from stores import payout_reports
+from wire.payout_case import (
+    DepositRequest,
+    ReconcileRequest,
+    ReportHandoff,
+    ReportPartLanded,
+    ReportRef,
+    StatementHandoff,
+    StatementLanded,
+    StatementRef,
+)
+from wire.payouts import PAYOUT_WORKFLOW, PayoutStart
 
 R = TypeVar("R")
 T = TypeVar("T")

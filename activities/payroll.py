@@ -33,6 +33,38 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 import nacha
+from adapters.column_crypto import lookup_hash, seal, unseal
+from adapters.landing_zone import (
+    LandedFileChanged,
+    LandedFileMissing,
+    LandingZone,
+    file_digest,
+)
+from adapters.payload_codec import KeyRing
+from adapters.payroll_provider import (
+    CircuitBreaker,
+    ProviderClient,
+    ProviderRejected,
+    ProviderUnavailable,
+)
+from adapters.pgp import PgpError, keyring_from_settings
+from payroll.amounts import Pay, expected_run, totals
+from payroll.direct_deposit import Deposit, Originator, deposit_file
+from payroll.enrolment import Election, deductions_by_employee, elections, with_benefits
+from payroll.journal import is_balanced, journal, journal_csv
+from payroll.reconciliation import reconcile
+from payroll.roster import (
+    Employee,
+    FileKind,
+    InputError,
+    PeriodInput,
+    Source,
+    check_integrity,
+    parse_inputs,
+    parse_roster,
+)
+from runtime.settings import Settings, SettingsError
+from stores.ach import import_originations
 from wire.intake import DeliverRequest, FeedConfig
 from wire.payroll import (
     DepositFile,
@@ -50,38 +82,6 @@ from wire.payroll import (
     ReconcileRequest,
     RunRecord,
     run_workflow_id,
-)
-from stores.ach import import_originations
-from adapters.payload_codec import KeyRing
-from adapters.column_crypto import lookup_hash, seal, unseal
-from adapters.landing_zone import (
-    LandedFileChanged,
-    LandedFileMissing,
-    LandingZone,
-    file_digest,
-)
-from adapters.payroll_provider import (
-    CircuitBreaker,
-    ProviderClient,
-    ProviderRejected,
-    ProviderUnavailable,
-)
-from adapters.pgp import PgpError, keyring_from_settings
-from runtime.settings import Settings, SettingsError
-from payroll.amounts import Pay, expected_run, totals
-from payroll.direct_deposit import Deposit, Originator, deposit_file
-from payroll.enrolment import Election, deductions_by_employee, elections, with_benefits
-from payroll.journal import is_balanced, journal, journal_csv
-from payroll.reconciliation import reconcile
-from payroll.roster import (
-    Employee,
-    FileKind,
-    InputError,
-    PeriodInput,
-    Source,
-    check_integrity,
-    parse_inputs,
-    parse_roster,
 )
 
 MAX_LISTED = 50  # errors and exceptions listed in history; the full list is in a file

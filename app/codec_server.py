@@ -23,8 +23,8 @@ from fastapi.responses import HTMLResponse
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
-from app.auth import bearer_from, token_matches
 from adapters.payload_codec import CodecError, EncryptionCodec, KeyRing
+from app.auth import bearer_from, token_matches
 
 COOKIE = "integrations_codec_session"
 

@@ -28,16 +28,16 @@ import asyncpg
 from pydantic import SecretStr
 from temporalio.client import Client
 
-from wire.ach import IngestRequest
-from stores.ach import import_originations, ingest, lookup_key
 from adapters.payload_codec import KeyRing
+from adapters.temporal_client import data_converter
 from devstack.localstack.ports import free_port
 from devstack.localstack.postgres import LocalPostgres
 from devstack.localstack.temporal import LocalTemporal
-from stores.migrations import migrate
 from runtime.settings import Settings
-from adapters.temporal_client import data_converter
+from stores.ach import import_originations, ingest, lookup_key
+from stores.migrations import migrate
 from tests.ach_support import bank_file, outbound_debits
+from wire.ach import IngestRequest
 from wire.search_attributes import dev_server_flags
 
 

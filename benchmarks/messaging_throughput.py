@@ -27,8 +27,6 @@ from azure.eventhub.aio import EventHubConsumerClient, EventHubProducerClient
 from azure.servicebus import ServiceBusMessage
 from azure.servicebus.aio import ServiceBusClient
 
-from wire.messaging import Envelope
-from devstack.localstack.ports import free_port
 from adapters.messaging.checkpoints import PostgresCheckpointStore
 from adapters.messaging.publisher import (
     ServiceBusPublisher,
@@ -36,7 +34,9 @@ from adapters.messaging.publisher import (
     publish_to_servicebus,
 )
 from adapters.messaging.streams import StreamConsumer
+from devstack.localstack.ports import free_port
 from tests.amqp_peer import AmqpPeer, BrokerState, sdk_shim
+from wire.messaging import Envelope
 
 
 def envelopes(prefix: str, n: int) -> list[Envelope]:

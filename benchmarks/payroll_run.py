@@ -39,23 +39,23 @@ from pydantic import SecretStr
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from wire.intake import FeedConfig, PgpPolicy
-from wire.payroll import Decision, PayrollState, run_workflow_id
 from adapters.payload_codec import KeyRing
-from stores.feeds import register_feed
+from adapters.temporal_client import data_converter
+from app.api.payroll_webhook import payroll_webhook_router
 from devstack.localstack.gpg import GpgHome
 from devstack.localstack.ports import free_port
 from devstack.localstack.postgres import LocalPostgres
 from devstack.localstack.sshd import LocalSshd, make_client_key
 from devstack.localstack.temporal import LocalTemporal
-from stores.migrations import migrate
-from app.api.payroll_webhook import payroll_webhook_router
-from runtime.settings import Settings, to_environment
-from adapters.temporal_client import data_converter
 from provider_sim.app import create_app
 from provider_sim.config import SimConfig
+from runtime.settings import Settings, to_environment
+from stores.feeds import register_feed
+from stores.migrations import migrate
 from tests.ach_support import bank_feed
 from tests.payroll_support import inputs_csv, land, roster_csv, serve, start_input
+from wire.intake import FeedConfig, PgpPolicy
+from wire.payroll import Decision, PayrollState, run_workflow_id
 from wire.search_attributes import dev_server_flags
 
 

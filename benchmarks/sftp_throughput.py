@@ -37,8 +37,8 @@ from pathlib import Path
 
 import adapters.sftp as sftp_module
 from adapters.landing_zone import file_digest
-from devstack.localstack.sshd import LocalSshd
 from adapters.sftp import SftpEndpoint, connect, load_private_key
+from devstack.localstack.sshd import LocalSshd
 
 MiB = 1024 * 1024
 

@@ -38,12 +38,12 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from adapters.payload_codec import KeyRing
+from adapters.temporal_client import data_converter
 from devstack.localstack.ports import free_port, wait_for_port
 from devstack.localstack.postgres import LocalPostgres
 from devstack.localstack.temporal import LocalTemporal
-from stores.migrations import migrate
 from runtime.settings import Settings, to_environment
-from adapters.temporal_client import data_converter
+from stores.migrations import migrate
 from wire.search_attributes import dev_server_flags
 
 SECRET = "whsec_" + secrets.token_hex(16)

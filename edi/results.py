@@ -12,8 +12,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from foundation.wire_model import Contract, contract
 from edi.errors import RefusalReason
+from foundation.wire_model import Contract, contract
 
 Level = Literal["interchange", "group", "transaction", "segment", "element"]
 AckKind = Literal["997", "999", "TA1"]

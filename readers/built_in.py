@@ -14,13 +14,6 @@ from pathlib import Path
 from typing import Literal
 
 import nacha
-from wire.intake import (
-    BANK_STATEMENT_CONTRACT,
-    NACHA_CONTRACT,
-    PSP_REPORT_CONTRACT,
-    X12_CONTRACT,
-    FeedConfig,
-)
 from edi.envelope import count_segments, decode, read_separators
 from edi.errors import EnvelopeError
 from payouts import (
@@ -30,6 +23,13 @@ from payouts import (
     iter_payout_links,
     iter_payouts,
     read_bank_statement,
+)
+from wire.intake import (
+    BANK_STATEMENT_CONTRACT,
+    NACHA_CONTRACT,
+    PSP_REPORT_CONTRACT,
+    X12_CONTRACT,
+    FeedConfig,
 )
 
 

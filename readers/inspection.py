@@ -26,8 +26,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from readers.bounded_call import call_bounded
 from app.cli.exit_codes import ExitCode
+from readers.bounded_call import call_bounded
 
 # Bumped when a key is removed or changes meaning; programs can check it.
 JSON_FORMAT_VERSION: Final = 1

@@ -31,13 +31,13 @@ from azure.servicebus.aio import ServiceBusClient, ServiceBusReceiver
 from pydantic import ValidationError
 from temporalio.client import Client, WorkflowUpdateFailedError
 
+from adapters.messaging import envelope as wire
+from adapters.messaging.errors import DEAD_LETTER_REASONS, PoisonMessage, is_transient
+from adapters.messaging.metrics import COMMANDS, DEAD_LETTERED, IN_FLIGHT
 from foundation.wire_model import Contract
 from wire.messaging import Envelope, PayoutResolveCommand
 from wire.payout_case import Resolve
 from wire.payouts import PAYOUT_WORKFLOW, PSP_EVENT_SIGNAL, PayoutStart, PspEvent
-from adapters.messaging import envelope as wire
-from adapters.messaging.errors import DEAD_LETTER_REASONS, PoisonMessage, is_transient
-from adapters.messaging.metrics import COMMANDS, DEAD_LETTERED, IN_FLIGHT
 
 log = logging.getLogger(__name__)
 

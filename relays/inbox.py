@@ -37,10 +37,10 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from wire.payouts import PAYOUT_WORKFLOW, PSP_EVENT_SIGNAL, PayoutStart, PspEvent
+from app.api.webhooks import STRIPE, event_object
 from relays.loop import Backoff, PassOutcome, run_passes
 from runtime.settings import Settings
-from app.api.webhooks import STRIPE, event_object
+from wire.payouts import PAYOUT_WORKFLOW, PSP_EVENT_SIGNAL, PayoutStart, PspEvent
 
 log = logging.getLogger(__name__)
 

@@ -12,16 +12,7 @@ import asyncpg
 from azure.servicebus.aio import ServiceBusClient
 from temporalio.client import Client
 
-from foundation.wire_model import Contract
-from wire.messaging import Envelope
 from adapters.messaging.checkpoints import PostgresCheckpointStore
-from relays.commands import (
-    ROUTES,
-    CommandConsumer,
-    CommandRoute,
-    dispatch,
-    parse_command,
-)
 from adapters.messaging.connections import (
     eventhub_consumer,
     eventhubs_configured,
@@ -30,10 +21,19 @@ from adapters.messaging.connections import (
 )
 from adapters.messaging.errors import PoisonMessage
 from adapters.messaging.metrics import STREAM_EVENTS
-from relays.outbox import OutboxRelay
 from adapters.messaging.publisher import ServiceBusPublisher
 from adapters.messaging.streams import BatchHandler, StreamConsumer
+from foundation.wire_model import Contract
+from relays.commands import (
+    ROUTES,
+    CommandConsumer,
+    CommandRoute,
+    dispatch,
+    parse_command,
+)
+from relays.outbox import OutboxRelay
 from runtime.settings import Settings
+from wire.messaging import Envelope
 
 log = logging.getLogger(__name__)
 

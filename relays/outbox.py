@@ -36,7 +36,6 @@ from typing import Any, Protocol
 import asyncpg
 from pydantic import ValidationError
 
-from wire.messaging import Envelope, PublishResult
 from adapters.messaging.metrics import (
     OUTBOX_BACKLOG,
     OUTBOX_FAILURES,
@@ -45,6 +44,7 @@ from adapters.messaging.metrics import (
     OUTBOX_PUBLISHED,
 )
 from relays.loop import Backoff, PassOutcome, run_passes
+from wire.messaging import Envelope, PublishResult
 
 log = logging.getLogger(__name__)
 

@@ -23,13 +23,13 @@ from temporalio.client import Client
 import nacha
 from ach_returns.notices import notices_in, within_time_limit
 from ach_returns.state_machine import NocNotice, OriginalEntry, ReturnNotice
-from wire.ach import AchReturnStart, IngestRequest, IngestSummary
-from adapters.payload_codec import KeyRing
 from adapters.column_crypto import lookup_hash, seal
-from runtime.settings import Settings
+from adapters.payload_codec import KeyRing
 from nacha.batch_header import BatchHeader, format_batch_header
 from nacha.entry_detail import EntryDetail, format_entry_detail
 from nacha.file_header import format_file_header
+from runtime.settings import Settings
+from wire.ach import AchReturnStart, IngestRequest, IngestSummary
 from workflows.ach_return import initial_search_attributes
 
 SIGNAL_CONCURRENCY = 64  # signal-with-starts in flight; the dev server takes ~70/s

@@ -31,8 +31,8 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError
 
-from wire.intake import FeedConfig, IntakeRequest
 from runtime.settings import Settings
+from wire.intake import FeedConfig, IntakeRequest
 
 
 class FeedConfigError(ValueError):

@@ -27,14 +27,14 @@ from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from wire.intake import BUILT_IN_CONTRACTS, FeedConfig
-from wire.partners import KeyRecord, PartnerDefinition, SshKeyRef
+from adapters.sftp import fingerprint, load_private_key
 from intake.errors import ContractError
 from intake.file_contract import load_contract
-from stores.feeds import register_feed
-from runtime.settings import Settings
-from adapters.sftp import fingerprint, load_private_key
 from onboarding.stages import Stage
+from runtime.settings import Settings
+from stores.feeds import register_feed
+from wire.intake import BUILT_IN_CONTRACTS, FeedConfig
+from wire.partners import KeyRecord, PartnerDefinition, SshKeyRef
 
 WORKFLOW_PREFIX = "partner"
 

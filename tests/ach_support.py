@@ -11,13 +11,13 @@ from pathlib import Path
 import asyncpg
 
 import nacha
-from wire.intake import FeedConfig, FeedSchedule, SftpSource
-from intake.naming import NamingContract
-from stores.ach import import_originations, lookup_key
 from adapters.payload_codec import KeyRing
 from devstack.localstack.sshd import LocalSshd
-from runtime.settings import Settings
+from intake.naming import NamingContract
 from nacha import Batch, Entry, NocAddenda, Payment, ReturnAddenda
+from runtime.settings import Settings
+from stores.ach import import_originations, lookup_key
+from wire.intake import FeedConfig, FeedSchedule, SftpSource
 
 ROUTINGS = ["091000019", "021000021", "011000015"]
 

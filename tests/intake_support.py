@@ -7,9 +7,9 @@ import random
 import zlib
 from datetime import date
 
-from wire.intake import FeedConfig, FeedSchedule, PgpPolicy, SftpSource
-from intake.naming import NamingContract
 from devstack.localstack.sshd import LocalSshd
+from intake.naming import NamingContract
+from wire.intake import FeedConfig, FeedSchedule, PgpPolicy, SftpSource
 
 HEADER = (
     "customer_id,full_name,email,created_date,updated_at,country,credit_limit,active,postal_code"

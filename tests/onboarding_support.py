@@ -17,11 +17,11 @@ from typing import Any
 import asyncpg
 from temporalio.client import Client
 
-from wire.partners import PartnerDefinition
 from devstack.localstack.sshd import LocalSshd
-from stores.partners import parse_definition
 from runtime.settings import Settings
+from stores.partners import parse_definition
 from tests.plugins.gpg import GpgKeys
+from wire.partners import PartnerDefinition
 from workers.runner import run_workers
 
 REPO = Path(__file__).resolve().parents[1]

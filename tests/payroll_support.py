@@ -22,18 +22,18 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 from temporalio.client import Client
 
-from wire.intake import FeedConfig, FeedSchedule, PgpPolicy, SftpSource
-from wire.payroll import BankTarget, FileRef, PayrollStart
-from intake.naming import NamingContract
-from stores.feeds import register_feed
+from app.api.payroll_webhook import payroll_webhook_router
 from devstack.localstack.ports import free_port
 from devstack.localstack.sshd import LocalSshd
-from app.api.payroll_webhook import payroll_webhook_router
-from runtime.settings import Settings
+from intake.naming import NamingContract
 from provider_sim.app import create_app
 from provider_sim.config import SimConfig
+from runtime.settings import Settings
+from stores.feeds import register_feed
 from tests.ach_support import ROUTINGS, bank_feed, fresh_odfi
 from tests.plugins.gpg import GpgKeys
+from wire.intake import FeedConfig, FeedSchedule, PgpPolicy, SftpSource
+from wire.payroll import BankTarget, FileRef, PayrollStart
 from workers.runner import run_workers
 from workflows.catalog import Queue
 

@@ -13,15 +13,15 @@ import pytest
 from temporalio.client import Client
 
 from ach_returns.state_machine import ApproveRepresentment, CaseState, ReturnCase
-from wire.ach import IngestRequest
-from stores.ach import ingest, workflow_id
 from adapters.payload_codec import KeyRing
-from stores.feeds import register_feed
 from devstack.localstack.sshd import LocalSshd
 from runtime.settings import Settings
+from stores.ach import ingest, workflow_id
+from stores.feeds import register_feed
 from tests.ach_support import bank_feed, bank_file, fresh_odfi, originate, write
 from tests.plugins.services import spawn_worker, stop_processes
 from tests.test_ach_returns import wait_for_state
+from wire.ach import IngestRequest
 
 
 @pytest.mark.slow

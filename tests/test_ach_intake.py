@@ -16,15 +16,15 @@ from temporalio.client import Client
 
 import nacha
 from ach_returns.state_machine import CaseState
-from wire.intake import IntakeRequest, IntakeRunResult
-from stores.ach import workflow_id
 from adapters.payload_codec import KeyRing
-from stores.feeds import register_feed
 from devstack.localstack.sshd import LocalSshd
 from runtime.settings import Settings
+from stores.ach import workflow_id
+from stores.feeds import register_feed
 from tests.ach_support import bank_feed, bank_file, fresh_odfi, originate
 from tests.plugins.services import settings_env
 from tests.test_ach_returns import wait_for_state
+from wire.intake import IntakeRequest, IntakeRunResult
 
 
 async def test_return_file_over_sftp_opens_cases_and_a_broken_one_is_quarantined(

@@ -23,15 +23,15 @@ from ach_returns.state_machine import (
     ReturnCase,
     WriteOff,
 )
-from wire.ach import IngestRequest
-from wire.intake import FeedConfig
-from stores.ach import ingest, workflow_id
 from adapters.payload_codec import KeyRing
-from stores.feeds import register_feed
 from devstack.localstack.sshd import LocalSshd
 from runtime.settings import Settings
+from stores.ach import ingest, workflow_id
+from stores.feeds import register_feed
 from tests.ach_support import bank_feed, bank_file, fresh_odfi, originate, outbound_debits, write
 from tests.replay import record_history
+from wire.ach import IngestRequest
+from wire.intake import FeedConfig
 
 
 async def wait_for_state(

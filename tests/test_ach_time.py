@@ -20,8 +20,8 @@ from ach_returns.state_machine import (
     ReturnNotice,
     WriteOff,
 )
-from wire.ach import AchReturnStart
 from runtime.settings import Settings
+from wire.ach import AchReturnStart
 from workers.runner import run_workers
 
 

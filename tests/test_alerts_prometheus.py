@@ -29,18 +29,18 @@ import yaml  # type: ignore[import-untyped]
 from pydantic import SecretStr
 from temporalio.client import Client, WorkflowFailureError
 
-from wire.intake import FeedConfig, IntakeRequest, IntakeRunResult
-from stores.feeds import register_feed
+from adapters.temporal_client import connect
 from devstack.localstack.ports import free_port, wait_for_port
 from devstack.localstack.sshd import LocalSshd
 from devstack.localstack.temporal import LocalTemporal
 from runtime.settings import Settings
-from adapters.temporal_client import connect
+from stores.feeds import register_feed
 from tests.amqp_peer import AmqpPeer
 from tests.intake_support import HEADER, customer_rows, customers_csv, feed_for, name_for
 from tests.plugins.services import settings_env, spawn_worker
 from tests.test_messaging_servicebus import send
 from tests.test_observability import ALERTS, alert_rules, dashboard_exprs
+from wire.intake import FeedConfig, IntakeRequest, IntakeRunResult
 from wire.search_attributes import dev_server_flags
 
 PROMETHEUS = shutil.which("prometheus")

@@ -345,8 +345,8 @@ def test_each_process_gets_the_settings_its_command_requires(env: str, tmp_path:
 
 
 def _routes(command: str) -> set[str]:
-    from app.api.server import create_app as create_api
     from adapters.payload_codec import KeyRing
+    from app.api.server import create_app as create_api
     from app.codec_server import create_app as create_codec
 
     if command == "api":

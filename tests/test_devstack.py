@@ -21,6 +21,9 @@ import httpx
 import pytest
 
 import nacha
+from adapters.pgp import Keyring
+from devstack.localstack.ports import port_open
+from devstack.localstack.temporal import temporal_binary
 from devstack.stack import (
     API_PORT,
     CODEC_PORT,
@@ -31,9 +34,6 @@ from devstack.stack import (
     UI_PORT,
     WORKER_METRICS_PORT,
 )
-from devstack.localstack.ports import port_open
-from devstack.localstack.temporal import temporal_binary
-from adapters.pgp import Keyring
 
 PORTS = (TEMPORAL_PORT, UI_PORT, API_PORT, CODEC_PORT, PG_PORT, SFTP_PORT, PAYROLL_SIM_PORT)
 # Settings added to .dev/env after its first version: an older file lacks them.

@@ -14,13 +14,13 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.edi import EdiActivities, ack_wait_id
-from wire.edi import AcceptRequest, AckResolve, AckWaitStart, AckWaitState
-from edi.results import ReceivedAck
 from devstack.localstack.sshd import LocalSshd
+from edi.results import ReceivedAck
 from runtime.settings import Settings
 from tests.intake_support import feed_for
 from tests.replay import record_history
 from tests.test_edi_store import _land
+from wire.edi import AcceptRequest, AckResolve, AckWaitStart, AckWaitState
 from workers.runner import run_workers
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import asyncpg
 from temporalio.client import Client
 
-from wire.intake import FeedConfig, FeedSchedule, IntakeRequest, IntakeRunResult, SftpSource
-from intake.naming import NamingContract
-from stores.feeds import register_feed
 from devstack.localstack.sshd import LocalSshd
+from intake.naming import NamingContract
 from runtime.settings import Settings
+from stores.feeds import register_feed
+from wire.intake import FeedConfig, FeedSchedule, IntakeRequest, IntakeRunResult, SftpSource
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "x12"
 

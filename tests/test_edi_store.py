@@ -16,13 +16,13 @@ from temporalio.testing import ActivityEnvironment
 
 import edi
 from activities.edi import EdiActivities
-from wire.edi import AcceptRequest
-from stores.edi import allocate_outbound, record_inbound
 from devstack.localstack.postgres import LocalPostgres
 from devstack.localstack.sshd import LocalSshd
 from runtime.settings import Settings
+from stores.edi import allocate_outbound, record_inbound
 from tests.intake_support import feed_for
 from tests.test_edi_core import CORPUS, PO, interchange, segments
+from wire.edi import AcceptRequest
 
 WHEN = datetime(2026, 4, 2, 8, 30, tzinfo=UTC)
 

@@ -12,11 +12,11 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 from temporalio.client import Client
 
-from wire.demo import DemoInput, DemoResult
 from adapters.payload_codec import KeyRing
 from app.codec_server import create_app
 from runtime.settings import Settings
 from tests.replay import record_history
+from wire.demo import DemoInput, DemoResult
 
 PLANTED_SSN = "987-65-4321"
 

@@ -16,13 +16,13 @@ import pyarrow.parquet as pq
 import pytest
 from temporalio.client import Client, WorkflowFailureError
 
-from wire.intake import FeedConfig, IntakeRequest, IntakeRunResult
-from stores.feeds import register_feed, scorecard
 from devstack.localstack.sshd import LocalSshd
 from runtime.settings import Settings
+from stores.feeds import register_feed, scorecard
 from tests.intake_support import customer_rows, customers_csv, feed_for, name_for
 from tests.plugins.gpg import GpgKeys
 from tests.replay import record_history
+from wire.intake import FeedConfig, IntakeRequest, IntakeRunResult
 
 
 async def run_intake(

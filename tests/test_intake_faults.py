@@ -15,13 +15,13 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from wire.intake import FeedConfig, FetchedFile, IntakeRequest, IntakeRunResult
-from stores.feeds import register_feed
 from devstack.localstack.postgres import LocalPostgres
 from devstack.localstack.sshd import LocalSshd
 from runtime.settings import Settings
+from stores.feeds import register_feed
 from tests.intake_support import customer_rows, customers_csv, feed_for, name_for
 from tests.plugins.services import spawn_worker, stop_processes
+from wire.intake import FeedConfig, FetchedFile, IntakeRequest, IntakeRunResult
 
 
 async def _wait_until(predicate: object, timeout: float, what: str) -> None:

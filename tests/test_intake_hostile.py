@@ -25,18 +25,18 @@ from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
 
 from activities.intake_files import FileActivities
-from wire.intake import NACHA_CONTRACT, FetchedFile, InboxFile, ProcessRequest
+from devstack.localstack.sshd import LocalSshd
 from intake.file_contract import CsvFileContract, load_contract
 from intake.findings import Rule, ValidationSummary
 from intake.read_limits import ReadLimits
 from intake.schema_drift import compare_header
 from intake.validation import validate_file
-from stores.feeds import register_feed
-from devstack.localstack.sshd import LocalSshd
 from readers.sandbox import SandboxLimits, run_sandboxed
 from runtime.settings import Settings, SettingsError, load_settings
+from stores.feeds import register_feed
 from tests.intake_support import HEADER, customer_rows, customers_csv, feed_for, name_for
 from tests.test_file_intake import run_intake
+from wire.intake import NACHA_CONTRACT, FetchedFile, InboxFile, ProcessRequest
 
 REPO = Path(__file__).resolve().parent.parent
 ACME = load_contract(REPO / "file_contracts" / "acme_customers.v1.toml")

@@ -16,13 +16,13 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from wire.intake import IntakeRequest, IntakeRunResult
-from stores.feeds import register_feed
 from adapters.landing_zone import LandingZone, digest_bytes
 from devstack.localstack.sshd import LocalSshd
 from runtime.settings import Settings
+from stores.feeds import register_feed
 from tests.intake_support import customer_rows, customers_csv, feed_for, name_for
 from tests.plugins.gpg import GpgKeys
+from wire.intake import IntakeRequest, IntakeRunResult
 from workers.runner import run_workers
 
 LIMIT = 1 << 20

@@ -12,8 +12,8 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from devstack.localstack.sshd import LOGIN_USER, PARTNER_FOLDERS, ClientKey, LocalSshd
 from adapters.sftp import SftpEndpoint, connect
+from devstack.localstack.sshd import LOGIN_USER, PARTNER_FOLDERS, ClientKey, LocalSshd
 
 
 def test_jail_root_is_root_owned_and_folders_belong_to_the_login_user(

@@ -15,11 +15,11 @@ from azure.servicebus import ServiceBusMessage
 from azure.servicebus.aio import ServiceBusClient
 from pydantic import SecretStr
 
-from wire.messaging import message_id_for
 from runtime.settings import Settings
 from tests.amqp_peer import AmqpPeer
 from tests.plugins.services import settings_env
 from tests.test_messaging_outbox import delivered, payout_events, record
+from wire.messaging import message_id_for
 
 
 def _name(prefix: str) -> str:

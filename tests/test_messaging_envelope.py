@@ -9,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from wire.messaging import Envelope, message_id_for
 from adapters.messaging import envelope as wire
 from adapters.messaging.errors import PoisonMessage
+from wire.messaging import Envelope, message_id_for
 
 _segment = st.from_regex(r"[a-z][a-z0-9_]{0,10}", fullmatch=True)
 _type = st.lists(_segment, min_size=2, max_size=4).map(".".join)

@@ -10,11 +10,11 @@ from collections.abc import Sequence
 import asyncpg
 from azure.eventhub.aio import EventHubConsumerClient, EventHubProducerClient
 
-from wire.messaging import Envelope
 from adapters.messaging.checkpoints import PostgresCheckpointStore
 from adapters.messaging.publisher import publish_to_eventhub
 from adapters.messaging.streams import StreamConsumer
 from tests.amqp_peer import AmqpPeer
+from wire.messaging import Envelope
 
 
 async def until(predicate: object, timeout: float = 60.0) -> None:

@@ -18,12 +18,12 @@ from hypothesis import strategies as st
 from temporalio.testing import ActivityEnvironment
 
 from activities.outbox import OutboxActivities
+from adapters.messaging import envelope as wire
+from adapters.messaging.publisher import ServiceBusPublisher
+from relays.outbox import OutboxRelay, envelope_for
+from tests.amqp_peer import AmqpPeer
 from wire.ach import OutboxEvent
 from wire.messaging import Envelope, PublishResult, message_id_for
-from adapters.messaging import envelope as wire
-from relays.outbox import OutboxRelay, envelope_for
-from adapters.messaging.publisher import ServiceBusPublisher
-from tests.amqp_peer import AmqpPeer
 
 
 def _name(prefix: str) -> str:

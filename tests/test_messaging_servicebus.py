@@ -16,21 +16,21 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from foundation.wire_model import Contract
-from wire.messaging import Envelope, PublishRequest
-from wire.payouts import PspEvent
+from adapters.messaging import envelope as wire
+from adapters.messaging.publisher import publish_to_servicebus
 from devstack.localstack.ports import free_port
 from devstack.localstack.temporal import temporal_binary
-from adapters.messaging import envelope as wire
+from foundation.wire_model import Contract
 from relays.commands import (
     ROUTES,
     CommandConsumer,
     CommandRoute,
     dispatch,
 )
-from adapters.messaging.publisher import publish_to_servicebus
 from runtime.settings import Settings
 from tests.amqp_peer import AmqpPeer
+from wire.messaging import Envelope, PublishRequest
+from wire.payouts import PspEvent
 
 
 def _name(prefix: str) -> str:

@@ -11,13 +11,13 @@ import asyncpg
 from pydantic import SecretStr
 from temporalio.client import Client
 
-from wire.messaging import message_id_for
 from adapters.messaging import envelope as wire
 from runtime.settings import Settings
 from tests.amqp_peer import AmqpPeer
 from tests.plugins.services import spawn_worker, stop_processes
 from tests.test_messaging_outbox import delivered, payout_events, record, until
 from tests.test_messaging_servicebus import psp_command, send, signals
+from wire.messaging import message_id_for
 
 
 async def test_worker_consumes_commands_and_relays_the_outbox(

@@ -22,9 +22,9 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 
-from wire.demo import DemoInput, DemoResult
 from runtime import telemetry
 from runtime.settings import Settings
+from wire.demo import DemoInput, DemoResult
 from workers.runner import run_workers
 
 

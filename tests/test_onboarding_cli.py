@@ -18,12 +18,11 @@ import asyncpg
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 
-from wire.partners import ApprovalRequest, Checklist, OnboardingState
-from stores import partners
 from devstack.localstack.sshd import LocalSshd
-from runtime.settings import Settings
 from onboarding.approvals import ApprovalKind
 from onboarding.stages import Stage
+from runtime.settings import Settings
+from stores import partners
 from tests.intake_support import customer_rows, customers_csv, name_for
 from tests.onboarding_support import (
     definition_data,
@@ -35,6 +34,7 @@ from tests.onboarding_support import (
 )
 from tests.plugins.services import settings_env
 from tests.replay import record_history
+from wire.partners import ApprovalRequest, Checklist, OnboardingState
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -12,12 +12,11 @@ import gnupg
 import pytest
 from temporalio.client import Client, WorkflowFailureError
 
-from wire.partners import Checklist, OnboardingStart, OnboardingState, StopRequest
-from stores import partners
 from devstack.localstack.gpg import GpgHome
 from devstack.localstack.sshd import LocalSshd
-from runtime.settings import Settings
 from onboarding.stages import Stage
+from runtime.settings import Settings
+from stores import partners
 from tests.onboarding_support import (
     definition_data,
     own_settings,
@@ -26,6 +25,7 @@ from tests.onboarding_support import (
     wait_for,
 )
 from tests.plugins.gpg import GpgKeys
+from wire.partners import Checklist, OnboardingStart, OnboardingState, StopRequest
 
 
 def _chain(exc: BaseException | None) -> str:

@@ -15,12 +15,12 @@ from pathlib import Path
 import asyncpg
 from temporalio.testing import WorkflowEnvironment
 
-from wire.partners import KeyRecord, OnboardingStart, OnboardingState
-from stores import partners
 from devstack.localstack.sshd import LocalSshd
-from runtime.settings import Settings
 from onboarding.stages import Stage
+from runtime.settings import Settings
+from stores import partners
 from tests.onboarding_support import definition_for, own_settings, running_workers
+from wire.partners import KeyRecord, OnboardingStart, OnboardingState
 
 YEAR_AND_A_BIT = timedelta(days=400)  # rotations at days 90, 180, 270, 360; cut-overs +14
 

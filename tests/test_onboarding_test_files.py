@@ -11,12 +11,12 @@ from pathlib import Path
 from temporalio.testing import ActivityEnvironment
 
 from activities.onboarding import OnboardingFiles
-from wire.partners import TestCheck as Look
-from wire.partners import TestCheckRequest as LookRequest
 from devstack.localstack.sshd import LocalSshd
 from runtime.settings import Settings
 from tests.intake_support import customer_rows, customers_csv, name_for
 from tests.onboarding_support import REPO, definition_for, drop_test_file, partner_test_folder
+from wire.partners import TestCheck as Look
+from wire.partners import TestCheckRequest as LookRequest
 
 CONTRACT = (REPO / "file_contracts" / "acme_customers.v1.toml").read_text()
 

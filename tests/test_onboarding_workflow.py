@@ -18,21 +18,10 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
-from wire.partners import (
-    ApprovalRequest,
-    Checklist,
-    ContractChangeRequest,
-    OnboardingStart,
-    OnboardingState,
-    StopRequest,
-)
-from wire.partners import (
-    TestFileNotice as FileNotice,
-)
 from devstack.localstack.sshd import LocalSshd
-from runtime.settings import Settings
 from onboarding.approvals import ApprovalKind
 from onboarding.stages import Stage
+from runtime.settings import Settings
 from tests.intake_support import customer_rows, customers_csv, name_for
 from tests.onboarding_support import (
     definition_data,
@@ -46,6 +35,17 @@ from tests.onboarding_support import (
 from tests.plugins.gpg import GpgKeys
 from tests.plugins.services import settings_env
 from tests.replay import record_history
+from wire.partners import (
+    ApprovalRequest,
+    Checklist,
+    ContractChangeRequest,
+    OnboardingStart,
+    OnboardingState,
+    StopRequest,
+)
+from wire.partners import (
+    TestFileNotice as FileNotice,
+)
 
 V1 = Path(__file__).resolve().parents[1] / "file_contracts" / "acme_customers.v1.toml"
 

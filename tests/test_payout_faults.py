@@ -12,8 +12,6 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from wire.payout_case import PayoutState, ReportRef
-from wire.payouts import PayoutStart
 from runtime.settings import Settings
 from tests.plugins.services import spawn_worker, stop_processes
 from tests.test_payout_workflow import (
@@ -22,6 +20,8 @@ from tests.test_payout_workflow import (
     camt_statement,
     report_files,
 )
+from wire.payout_case import PayoutState, ReportRef
+from wire.payouts import PayoutStart
 
 
 async def test_report_delivered_twice_is_reconciled_once(

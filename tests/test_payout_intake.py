@@ -14,14 +14,14 @@ from pathlib import Path
 import asyncpg
 from temporalio.client import Client, WorkflowHandle
 
+from devstack.localstack.sshd import LocalSshd
+from intake.naming import NamingContract
+from relays.inbox import workflow_id
+from runtime.settings import Settings
+from stores.feeds import register_feed
+from tests.test_payout_workflow import PAYOUT_COLUMNS, TXN_COLUMNS, camt_statement
 from wire.intake import FeedConfig, FeedSchedule, IntakeRequest, IntakeRunResult, SftpSource
 from wire.payout_case import PayoutState
-from intake.naming import NamingContract
-from stores.feeds import register_feed
-from relays.inbox import workflow_id
-from devstack.localstack.sshd import LocalSshd
-from runtime.settings import Settings
-from tests.test_payout_workflow import PAYOUT_COLUMNS, TXN_COLUMNS, camt_statement
 
 DAY = date(2024, 5, 2)
 

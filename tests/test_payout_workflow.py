@@ -17,11 +17,11 @@ import pytest
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
-from wire.payout_case import PayoutState, ReportRef, Resolve, StatementRef
-from wire.payouts import PayoutStart, PspEvent
 from runtime.settings import Settings
 from tests.plugins.services import settings_env
 from tests.replay import record_history
+from wire.payout_case import PayoutState, ReportRef, Resolve, StatementRef
+from wire.payouts import PayoutStart, PspEvent
 from workers.runner import run_workers
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "stripe"

@@ -18,7 +18,6 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowUpdateFailedError
 
-from wire.payroll import Decision, PayrollState
 from devstack.localstack.sshd import LocalSshd
 from runtime.settings import Settings
 from tests.payroll_support import (
@@ -34,6 +33,7 @@ from tests.payroll_support import (
 from tests.plugins.gpg import GpgKeys
 from tests.plugins.services import settings_env
 from tests.test_payroll_workflow import start_run, wait_status
+from wire.payroll import Decision, PayrollState
 
 
 def _attempts(events: Sequence[HistoryEvent], activity: str) -> list[int]:

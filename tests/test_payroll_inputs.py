@@ -19,11 +19,6 @@ from temporalio.client import Client
 
 import edi
 from activities.payroll import _landed_source
-from wire.intake import FeedConfig, IntakeRequest, IntakeRunResult
-from wire.payroll import Decision, Enrolment, FileRef, PayrollState
-from intake.file_contract import load_contract
-from intake.validation import compile_validator
-from stores.feeds import register_feed
 from adapters.landing_zone import (
     FileManifest,
     LandingZone,
@@ -32,9 +27,12 @@ from adapters.landing_zone import (
     file_digest,
 )
 from devstack.localstack.sshd import LocalSshd
-from runtime.settings import Settings
+from intake.file_contract import load_contract
+from intake.validation import compile_validator
 from payroll.amounts import Pay
 from payroll.roster import parse_inputs, parse_roster
+from runtime.settings import Settings
+from stores.feeds import register_feed
 from tests.payroll_support import (
     PLANTED_ACCOUNT,
     PLANTED_SSN,
@@ -50,6 +48,8 @@ from tests.payroll_support import (
 )
 from tests.plugins.gpg import GpgKeys
 from tests.test_payroll_workflow import start_run, wait_status
+from wire.intake import FeedConfig, IntakeRequest, IntakeRunResult
+from wire.payroll import Decision, Enrolment, FileRef, PayrollState
 
 CONTRACTS = Path(__file__).resolve().parents[1] / "file_contracts"
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "x12"

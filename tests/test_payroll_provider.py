@@ -20,8 +20,6 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.payroll import PayrollActivities
-from wire.payroll import BankTarget, FileRef, PayrollStart, ProviderCall
-from app.api.server import create_app as create_api
 from adapters.payload_codec import KeyRing
 from adapters.payroll_provider import (
     CircuitBreaker,
@@ -30,10 +28,12 @@ from adapters.payroll_provider import (
     ProviderUnavailable,
 )
 from app.api.payroll_webhook import payroll_webhook_router, verify
-from runtime.settings import Settings
+from app.api.server import create_app as create_api
 from provider_sim.app import create_app, sign
 from provider_sim.config import SimConfig
+from runtime.settings import Settings
 from tests.payroll_support import serve
+from wire.payroll import BankTarget, FileRef, PayrollStart, ProviderCall
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
 
-from wire.payroll import Decision, PayrollState, run_workflow_id
 from devstack.localstack.sshd import LocalSshd
 from runtime.settings import Settings
 from tests.payroll_support import (
@@ -25,6 +24,7 @@ from tests.payroll_support import (
     start_input,
 )
 from tests.plugins.gpg import GpgKeys
+from wire.payroll import Decision, PayrollState, run_workflow_id
 
 
 async def test_two_week_period_with_late_approval_escalated(

@@ -19,7 +19,6 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 import nacha
-from wire.payroll import Decision, PayrollStart, PayrollState, run_workflow_id
 from devstack.localstack.sshd import LocalSshd
 from runtime.settings import Settings
 from tests.payroll_support import (
@@ -35,6 +34,7 @@ from tests.payroll_support import (
 from tests.plugins.gpg import GpgKeys
 from tests.plugins.services import settings_env
 from tests.replay import record_history
+from wire.payroll import Decision, PayrollStart, PayrollState, run_workflow_id
 
 
 async def start_run(

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from devstack.localstack.gpg import GpgHome
 from adapters.pgp import (
     Keyring,
     PgpKeyError,
@@ -15,6 +14,7 @@ from adapters.pgp import (
     keyring_from_settings,
     normalize_fingerprint,
 )
+from devstack.localstack.gpg import GpgHome
 from runtime.settings import Settings, SettingsError
 from tests.plugins.gpg import GpgKeys
 

@@ -16,7 +16,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import adapters.sftp as sftp_module
-from devstack.localstack.sshd import ClientKey, LocalSshd, make_client_key
 from adapters.sftp import (
     AuthenticationRefused,
     HostKeyMismatch,
@@ -36,6 +35,7 @@ from adapters.sftp import (
 )
 from adapters.sftp import _ChunkedBytes as ChunkedBytes
 from adapters.sftp import _ReadPipeline as ReadPipeline
+from devstack.localstack.sshd import ClientKey, LocalSshd, make_client_key
 
 MiB = 1024 * 1024
 

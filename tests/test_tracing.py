@@ -14,8 +14,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 
-from wire.demo import DemoInput, DemoResult
 from runtime.settings import Settings
+from wire.demo import DemoInput, DemoResult
 from workers.runner import run_workers
 
 

@@ -26,11 +26,6 @@ from pydantic import SecretStr
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from wire.payouts import PspEvent
-from app.api.server import create_app
-from relays.inbox import InboxRelay, associate, workflow_id
-from devstack.localstack.ports import free_port
-from runtime.settings import Settings
 from adapters.webhook_signatures import (
     SignatureInvalid,
     SignatureMissing,
@@ -38,6 +33,11 @@ from adapters.webhook_signatures import (
     verify_standard,
     verify_stripe,
 )
+from app.api.server import create_app
+from devstack.localstack.ports import free_port
+from relays.inbox import InboxRelay, associate, workflow_id
+from runtime.settings import Settings
+from wire.payouts import PspEvent
 
 STRIPE_OLD = "whsec_" + secrets.token_hex(16)
 STRIPE_NEW = "whsec_" + secrets.token_hex(16)

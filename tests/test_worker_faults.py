@@ -14,9 +14,9 @@ import asyncpg
 import pytest
 from temporalio.client import Client, WorkflowHandle
 
-from wire.demo import DemoInput, DemoResult
 from runtime.settings import Settings
 from tests.plugins.services import spawn_worker
+from wire.demo import DemoInput, DemoResult
 
 
 def _spawn_worker(settings: Settings, queue: str) -> subprocess.Popen[str]:

@@ -10,9 +10,9 @@ from typing import Literal
 
 from pydantic import Field
 
+from edi.results import AckCode, AckKind, ReceivedAck
 from foundation.wire_model import Contract, contract
 from wire.intake import SLUG, FeedConfig
-from edi.results import AckCode, AckKind, ReceivedAck
 
 # refused: not X12, or beyond the EDI limits (size, segment length, time); nothing answered.
 Outcome = Literal["accepted", "partially_accepted", "rejected", "acknowledgement", "refused"]

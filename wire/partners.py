@@ -11,6 +11,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from foundation.wire_model import Contract, contract
+from intake.naming import NamingContract
+from onboarding.approvals import ApprovalKind
+from onboarding.stages import Stage
 from wire.intake import (
     SLUG,
     FeedConfig,
@@ -20,9 +23,6 @@ from wire.intake import (
     ReportPart,
     SftpSource,
 )
-from intake.naming import NamingContract
-from onboarding.approvals import ApprovalKind
-from onboarding.stages import Stage
 
 FINGERPRINT = r"^[0-9A-F]{40}$"
 KEY_NAME = r"^[A-Za-z0-9._-]{1,100}$"

@@ -16,10 +16,10 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from foundation.wire_model import Contract, contract
-from wire.intake import DeliverRequest
 from payroll.amounts import Totals
 from payroll.reconciliation import PayException
 from payroll.roster import InputError
+from wire.intake import DeliverRequest
 
 SLUG = r"^[a-z0-9][a-z0-9-]{0,39}$"
 RunKind = Literal["regular", "adjustment", "reversal"]

@@ -15,7 +15,7 @@ from typing import Any
 import wire.registered  # noqa: F401  (registers every contract)
 from foundation.wire_model import Contract, all_contracts
 
-SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parent / "json_schemas"
 _DOC_KEYS = {"title", "description", "default", "examples"}
 # Constraints are not part of the wire type: changing them is a validation change, not a
 # change of shape (tightening one still deserves a major bump; reviewers see it in the diff).

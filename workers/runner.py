@@ -31,9 +31,9 @@ from activities.onboarding import OnboardingFiles, OnboardingRecords
 from activities.outbox import OutboxActivities
 from activities.payouts import PayoutActivities
 from activities.payroll import PayrollActivities
+from adapters.temporal_client import key_ring_from
 from relays.messaging import consumers_configured, run_messaging
 from runtime.settings import Settings
-from adapters.temporal_client import key_ring_from
 from workflows.catalog import Queue, workflows_for
 from workflows.file_intake import ALERTING_ERRORS
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from wire.ach import AchReturnStart
 from foundation.wire_model import Contract
+from wire.ach import AchReturnStart
 from wire.demo import DemoInput
 from wire.edi import AckWaitStart
 from wire.intake import IntakeRequest

@@ -8,8 +8,8 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from wire.edi import AckResolve, AckWaitStart, AckWaitState
     from edi.results import ReceivedAck
+    from wire.edi import AckResolve, AckWaitStart, AckWaitState
     from wire.search_attributes import PARTNER
 
 

@@ -16,6 +16,10 @@ with workflow.unsafe.imports_passed_through():
     import pyarrow
     import pyarrow.compute  # noqa: F401
 
+    from intake.errors import ContractError
+    from intake.file_contract import load_contract_text
+    from onboarding import approvals, contract_change, rotation
+    from onboarding.stages import Stage, Step, TransitionRefused, advance
     from wire.audit import AuditEntry
     from wire.intake import Delivered, DeliverRequest, FeedConfig
     from wire.partners import (
@@ -47,10 +51,6 @@ with workflow.unsafe.imports_passed_through():
         TestCheckRequest,
         TestFileNotice,
     )
-    from intake.errors import ContractError
-    from intake.file_contract import load_contract_text
-    from onboarding import approvals, contract_change, rotation
-    from onboarding.stages import Stage, Step, TransitionRefused, advance
     from wire.search_attributes import ONBOARDING_STAGE, PARTNER
 
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))

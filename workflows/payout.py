@@ -10,6 +10,7 @@ from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from payouts.reconciliation import DepositMatch, PayoutReconciliation
     from wire.ach import OutboxEvent
     from wire.audit import AuditEntry
     from wire.payout_case import (
@@ -21,7 +22,6 @@ with workflow.unsafe.imports_passed_through():
         StatementRef,
     )
     from wire.payouts import PayoutStart, PspEvent
-    from payouts.reconciliation import DepositMatch, PayoutReconciliation
     from wire.search_attributes import AMOUNT_MINOR, CURRENCY, PAYOUT_ID, PAYOUT_STATUS
 
 # How long after we first hear of a payout its report may take before an SLA breach is raised,

@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from wire.messaging import Envelope
 from adapters.messaging.errors import PoisonMessage
+from wire.messaging import Envelope
 
 CONTENT_TYPE = "application/json"
 SUPPORTED_MAJOR = 1

@@ -17,9 +17,9 @@ from azure.eventhub.aio import EventHubProducerClient
 from azure.servicebus import ServiceBusMessage
 from azure.servicebus.aio import ServiceBusClient, ServiceBusSender
 
-from wire.messaging import Envelope, PublishResult
 from adapters.messaging import envelope as wire
 from adapters.messaging.metrics import PUBLISHED
+from wire.messaging import Envelope, PublishResult
 
 
 def unique(envelopes: Sequence[Envelope]) -> list[Envelope]:

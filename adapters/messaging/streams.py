@@ -24,10 +24,10 @@ import asyncpg
 from azure.eventhub import EventData
 from azure.eventhub.aio import EventHubConsumerClient, PartitionContext
 
-from wire.messaging import Envelope
 from adapters.messaging import envelope as wire
 from adapters.messaging.errors import PoisonMessage
 from adapters.messaging.metrics import CONSUMER_LAG, IN_FLIGHT, STREAM_EVENTS
+from wire.messaging import Envelope
 
 log = logging.getLogger(__name__)
 

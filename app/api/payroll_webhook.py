@@ -22,8 +22,8 @@ from fastapi import APIRouter, HTTPException, Request
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from wire.payroll import ProviderStatus
 from runtime.settings import Settings
+from wire.payroll import ProviderStatus
 
 log = logging.getLogger(__name__)
 

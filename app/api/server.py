@@ -27,12 +27,12 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from foundation.wire_model import Contract
-from app.auth import require_bearer
-from relays.inbox import InboxRelay
 from app.api.payroll_webhook import payroll_webhook_router
-from runtime.settings import Settings
 from app.api.webhooks import webhooks_router
+from app.auth import require_bearer
+from foundation.wire_model import Contract
+from relays.inbox import InboxRelay
+from runtime.settings import Settings
 from workflows.catalog import CATALOG, WorkflowSpec
 
 log = logging.getLogger(__name__)

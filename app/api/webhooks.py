@@ -48,7 +48,6 @@ from fastapi import APIRouter, HTTPException, Request
 from prometheus_client import Counter
 from pydantic import BaseModel
 
-from runtime.settings import Settings
 from adapters.webhook_signatures import (
     SignatureError,
     split_secrets,
@@ -56,6 +55,7 @@ from adapters.webhook_signatures import (
     verify_standard,
     verify_stripe,
 )
+from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 

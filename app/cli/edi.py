@@ -21,9 +21,9 @@ from typing import Annotated
 import typer
 
 import edi
+from app.cli.exit_codes import ExitCode
 from app.cli.support import crash_site
 from app.cli.support import settings as load_cli_settings
-from app.cli.exit_codes import ExitCode
 
 edi_app = typer.Typer(
     help="EDI X12: validate files (pyx12 for HIPAA sets) and write 997/999/TA1.",

@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,15 +26,14 @@ from app.cli.inspect import inspect_command
 from app.cli.messaging import messaging_app
 from app.cli.partners import partners_app
 from app.cli.payroll import payroll_app
-from runtime.settings import Settings, SettingsError
 from app.cli.webhooks import webhooks_app
+from runtime.settings import Settings, SettingsError
 
 app = typer.Typer(
     help="Durable workflows for enterprise data integrations.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-dev_app = typer.Typer(help="The local stack: Temporal, PostgreSQL, workers, API, demo.")
 keys_app = typer.Typer(help="Payload-encryption key ring: generate and rotate.")
 workflow_app = typer.Typer(help="Start and inspect workflows (same ids as `temporal workflow`).")
 contracts_app = typer.Typer(help="Data contracts: export JSON Schemas, check compatibility.")
@@ -41,7 +41,6 @@ feeds_app = typer.Typer(help="Partner feeds: register, schedule, pause, trigger,
 payouts_app = typer.Typer(
     help="PSP payouts: show a payout's reconciliation, hand it files, resolve."
 )
-app.add_typer(dev_app, name="dev")
 app.add_typer(keys_app, name="keys")
 app.add_typer(workflow_app, name="workflow")
 app.add_typer(contracts_app, name="contracts")
@@ -55,45 +54,9 @@ app.add_typer(partners_app, name="partners")
 app.add_typer(messaging_app, name="messaging")
 app.command("inspect")(inspect_command)
 
-DEV_DIR = Path(".dev")
-
 
 _fail = cli_support.fail
 _settings = cli_support.settings
-
-
-# --- dev --------------------------------------------------------------------------------------
-
-
-@dev_app.command("up")
-def dev_up(
-    demo: Annotated[bool, typer.Option(help="Drive demo workflows once the stack is up.")] = True,
-    detach: Annotated[bool, typer.Option(help="Return once up; stop with `dev down`.")] = False,
-) -> None:
-    """Start the local stack and the demo; Ctrl-C stops everything."""
-    from devstack.stack import DevStack
-
-    stack = DevStack(DEV_DIR)
-    try:
-        stack.up(demo=demo)
-    except Exception as exc:
-        typer.echo(f"error: {exc}", err=True)
-        stack.down()
-        raise typer.Exit(1) from None
-    if detach:
-        return
-    stack.wait()
-    stack.down()
-
-
-@dev_app.command("down")
-def dev_down() -> None:
-    """Stop a stack started by `dev up --detach` (or from another shell)."""
-    from devstack.stack import DevStack, stop_recorded
-
-    stop_recorded(DEV_DIR, typer.echo)
-    stack = DevStack(DEV_DIR, say=typer.echo)
-    stack.down()
 
 
 # --- operations -------------------------------------------------------------------------------
@@ -131,9 +94,9 @@ def worker(
     ],
 ) -> None:
     """Run workers for the given task queues until SIGTERM (graceful) or SIGINT."""
+    from adapters.temporal_client import TemporalUnavailable, connect
     from runtime import logs, telemetry
     from stores.db import DatabaseUnavailable, create_pool
-    from adapters.temporal_client import TemporalUnavailable, connect
     from workers.runner import QUEUES, run_workers
 
     settings = _settings()
@@ -169,9 +132,9 @@ def codec_server() -> None:
     """Serve /encode and /decode for the Web UI and CLI, behind the codec token."""
     import uvicorn
 
-    from runtime import logs
-    from app.codec_server import create_app
     from adapters.temporal_client import key_ring_from
+    from app.codec_server import create_app
+    from runtime import logs
 
     settings = _settings()
     try:
@@ -193,10 +156,10 @@ def api() -> None:
     """Serve the HTTP API (OpenAPI at /docs)."""
     import uvicorn
 
-    from runtime import logs, telemetry
-    from app.api.server import create_app
-    from stores.db import create_pool
     from adapters.temporal_client import connect
+    from app.api.server import create_app
+    from runtime import logs, telemetry
+    from stores.db import create_pool
 
     settings = _settings()
     _require(settings, "api_token")
@@ -341,8 +304,8 @@ def contracts_check() -> None:
 
 def _with_services(work: Callable[[Any, Any, Settings], Awaitable[Any]]) -> Any:
     """Run ``work(pool, client, settings)`` with the app's database pool and Temporal client."""
-    from stores.db import DatabaseUnavailable, create_pool
     from adapters.temporal_client import TemporalUnavailable, connect
+    from stores.db import DatabaseUnavailable, create_pool
 
     settings = _settings()
     _require(settings, "database_url")
@@ -509,8 +472,8 @@ def ach_originations_import(
     bank: Annotated[str, typer.Option(help="PARTNER/FEED of the bank that will return it.")],
 ) -> None:
     """Record what we originated, so returns and NOCs find their original entry."""
-    from stores.ach import AchInputError, import_originations, lookup_key
     from adapters.temporal_client import key_ring_from
+    from stores.ach import AchInputError, import_originations, lookup_key
 
     partner, feed = _feed_ref(bank)
 
@@ -540,8 +503,8 @@ def ach_ingest(
     """Open (or signal) one AchReturn case per returned or corrected entry; safe to repeat."""
     from datetime import date
 
-    from wire.ach import IngestRequest
     from stores.ach import AchInputError, ingest
+    from wire.ach import IngestRequest
 
     partner, feed = _feed_ref(bank)
     request = IngestRequest(
@@ -730,8 +693,16 @@ def payouts_resolve(
     typer.echo(f"payout-{payout_id}: {state.status}")
 
 
+def _add_plugins() -> None:
+    """Commands from other distributions: the development tooling (``devtools/``, not in the
+    service's wheel) adds ``dev`` and ``payroll provider-sim`` this way."""
+    for plugin in entry_points(group="integrations.cli"):
+        plugin.load()(app)
+
+
 def main() -> None:
     code: int | str | None = 0
+    _add_plugins()
     try:
         app()
     except SettingsError as exc:

@@ -13,11 +13,11 @@ import typer
 from azure.servicebus import ServiceBusSubQueue
 from pydantic import ValidationError
 
-from wire.messaging import Envelope
-from app.cli import support as cli_support
 from adapters.messaging.connections import servicebus_client
 from adapters.messaging.errors import NotConfigured
 from adapters.messaging.publisher import publish_to_servicebus
+from app.cli import support as cli_support
+from wire.messaging import Envelope
 
 messaging_app = typer.Typer(
     help=(
@@ -123,9 +123,9 @@ def relay(
     relays in the workers: rows are claimed with SKIP LOCKED)."""
     from prometheus_client import start_http_server
 
+    from relays.messaging import run_outbox_relay
     from runtime import logs
     from stores.db import DatabaseUnavailable, create_pool
-    from relays.messaging import run_outbox_relay
 
     settings = _settings()
     logs.configure(settings.log_level)

@@ -35,8 +35,8 @@ _run = cli_support.with_client
 
 
 def _update(partner: str, name: str, arg: Any) -> None:
-    from wire.partners import Checklist
     from stores.partners import workflow_id
+    from wire.partners import Checklist
 
     checklist = cli_support.update_workflow(workflow_id(partner), name, arg, Checklist)
     typer.echo(f"partner-{partner}: {checklist.stage}")
@@ -50,13 +50,13 @@ def onboard(
     from temporalio.common import SearchAttributePair, TypedSearchAttributes
     from temporalio.exceptions import WorkflowAlreadyStartedError
 
-    from wire.partners import OnboardingStart
     from stores.partners import (
         PartnerDefinitionError,
         contract_texts,
         load_definition_file,
         workflow_id,
     )
+    from wire.partners import OnboardingStart
     from wire.search_attributes import ONBOARDING_STAGE, PARTNER
 
     settings = _settings()
@@ -91,8 +91,8 @@ def onboard(
 @partners_app.command("status")
 def status(partner: Annotated[str, typer.Argument(help="Partner id.")]) -> None:
     """The onboarding checklist: stage, each step, keys to hand over, last test, rotations."""
-    from wire.partners import Checklist
     from stores.partners import workflow_id
+    from wire.partners import Checklist
 
     async def work(client: Any, _settings: Settings) -> Checklist:
         handle = client.get_workflow_handle(workflow_id(partner))
@@ -125,8 +125,8 @@ def approve(
 @partners_app.command("test-file")
 def test_file(partner: Annotated[str, typer.Argument(help="Partner id.")]) -> None:
     """Look into the partner's test folder now rather than at the next poll."""
-    from wire.partners import TestFileNotice
     from stores.partners import workflow_id
+    from wire.partners import TestFileNotice
 
     async def work(client: Any, _settings: Settings) -> None:
         await client.get_workflow_handle(workflow_id(partner)).signal(

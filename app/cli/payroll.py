@@ -1,5 +1,5 @@
-"""``integrations payroll``: start a run, see where it is, approve or reject it, and run the
-provider simulator (mounted by ``app.cli.main``).
+"""``integrations payroll``: start a run, see where it is, approve or reject it (mounted by
+``app.cli.main``; the development tooling adds ``provider-sim``).
 
 Exit codes: 0 done, 1 refused (a decision the run's validator refused) or Temporal unreachable,
 2 bad input.
@@ -14,13 +14,11 @@ from typing import Annotated, Any
 import typer
 
 from app.cli import support as cli_support
-from provider_sim.cli import serve
 
 payroll_app = typer.Typer(
-    help="Payroll runs: start, status, approve, reject; the provider simulator.",
+    help="Payroll runs: start, status, approve, reject.",
     no_args_is_help=True,
 )
-payroll_app.command("provider-sim")(serve)
 
 
 _fail = cli_support.fail

@@ -43,9 +43,9 @@ def crash_site(exc: BaseException) -> str:
 
 def classify(exc: BaseException) -> tuple[ExitCode, str, str | None]:
     """The exit code, the one-line message and the hint for ``exc``."""
-    from stores.db import DatabaseUnavailable
     from adapters.payroll_provider import ProviderUnavailable
     from adapters.temporal_client import TemporalUnavailable
+    from stores.db import DatabaseUnavailable
 
     if isinstance(exc, SettingsError):
         return ExitCode.USAGE, str(exc), "see the settings table in README.md"

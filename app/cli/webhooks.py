@@ -48,10 +48,10 @@ def relay(
     """Forward inbox events to Temporal by signal-with-start until SIGTERM or Ctrl-C."""
     from prometheus_client import start_http_server
 
+    from adapters.temporal_client import TemporalUnavailable, connect
+    from relays.inbox import InboxRelay
     from runtime import logs
     from stores.db import DatabaseUnavailable, create_pool
-    from relays.inbox import InboxRelay
-    from adapters.temporal_client import TemporalUnavailable, connect
 
     settings = _settings()
     logs.configure(settings.log_level)

@@ -22,10 +22,8 @@ import httpx
 from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from wire.intake import FeedConfig, IntakeRequest
-from wire.payroll import Decision, PayrollState, run_workflow_id
-from stores.ach import import_originations, lookup_key
 from devstack.localstack.sshd import LocalSshd
+from stores.ach import import_originations, lookup_key
 from tests.ach_support import bank_file, fresh_odfi, outbound_debits
 from tests.intake_support import HEADER, customer_rows, customers_csv
 from tests.payroll_support import (
@@ -36,6 +34,8 @@ from tests.payroll_support import (
     roster_csv,
     start_input,
 )
+from wire.intake import FeedConfig, IntakeRequest
+from wire.payroll import Decision, PayrollState, run_workflow_id
 
 from .stack import BANK, STRIPE_SECRET, SoakStack
 

@@ -28,22 +28,22 @@ from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 
-from wire.intake import FeedConfig, FeedSchedule, PgpPolicy, SftpSource
-from intake.naming import NamingContract
 from adapters.payload_codec import KeyRing
-from stores.feeds import register_feed
+from adapters.temporal_client import data_converter
 from devstack.localstack.gpg import GpgHome
 from devstack.localstack.ports import free_port, wait_for_port
 from devstack.localstack.postgres import LocalPostgres
 from devstack.localstack.sshd import LocalSshd, make_client_key
 from devstack.localstack.temporal import LocalTemporal
-from stores.migrations import migrate
-from runtime.settings import Settings, to_environment
-from adapters.temporal_client import data_converter
+from intake.naming import NamingContract
 from provider_sim.app import create_app
 from provider_sim.config import SimConfig
+from runtime.settings import Settings, to_environment
+from stores.feeds import register_feed
+from stores.migrations import migrate
 from tests.ach_support import bank_feed
 from tests.payroll_support import serve
+from wire.intake import FeedConfig, FeedSchedule, PgpPolicy, SftpSource
 from wire.search_attributes import dev_server_flags
 
 STRIPE_SECRET = "whsec_" + secrets.token_hex(16)

@@ -15,8 +15,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 
 from ach_returns.state_machine import CaseState, ReturnCase
-from wire.payout_case import PayoutState
 from stores.ach import workflow_id as ach_workflow_id
+from wire.payout_case import PayoutState
 
 from .chaos import Fault
 from .load import EXPECTED_OUTCOME, SETTLED_FOLDERS, Ledger

@@ -37,6 +37,34 @@ from temporalio.service import RPCError
 
 import nacha
 from ach_returns.state_machine import CaseState, ReturnCase
+from adapters.landing_zone import LandingZone, digest_bytes
+from adapters.payload_codec import KeyRing
+from adapters.pgp import Keyring
+from adapters.temporal_client import connect
+from adapters.webhook_signatures import split_secrets
+from devstack.demo_data import (
+    PAYOUT_TRANSACTIONS,
+    ach_return_file,
+    balance_transaction_id,
+    camt053_statement,
+    payout_net,
+    payroll_inputs,
+    payroll_roster,
+    psp_report,
+    purchase_order_850,
+)
+from devstack.localstack.gpg import GpgHome
+from devstack.localstack.ports import port_open, wait_for_port
+from devstack.localstack.postgres import LocalPostgres
+from devstack.localstack.sshd import LocalSshd, make_client_key
+from devstack.localstack.temporal import LocalTemporal
+from intake.naming import NamingContract
+from relays.inbox import workflow_id as payout_workflow_id
+from runtime.settings import Settings, load_settings
+from stores.ach import workflow_id as ach_workflow_id
+from stores.db import create_pool
+from stores.feeds import register_feed
+from stores.migrations import migrate
 from wire.intake import (
     FeedConfig,
     FeedSchedule,
@@ -50,34 +78,6 @@ from wire.intake import (
 )
 from wire.payout_case import PayoutState
 from wire.payroll import BankTarget, FileRef, PayrollStart, PayrollState, run_workflow_id
-from intake.naming import NamingContract
-from stores.ach import workflow_id as ach_workflow_id
-from adapters.payload_codec import KeyRing
-from stores.db import create_pool
-from devstack.demo_data import (
-    PAYOUT_TRANSACTIONS,
-    ach_return_file,
-    balance_transaction_id,
-    camt053_statement,
-    payout_net,
-    payroll_inputs,
-    payroll_roster,
-    psp_report,
-    purchase_order_850,
-)
-from stores.feeds import register_feed
-from relays.inbox import workflow_id as payout_workflow_id
-from adapters.landing_zone import LandingZone, digest_bytes
-from devstack.localstack.gpg import GpgHome
-from devstack.localstack.ports import port_open, wait_for_port
-from devstack.localstack.postgres import LocalPostgres
-from devstack.localstack.sshd import LocalSshd, make_client_key
-from devstack.localstack.temporal import LocalTemporal
-from stores.migrations import migrate
-from adapters.pgp import Keyring
-from runtime.settings import Settings, load_settings
-from adapters.temporal_client import connect
-from adapters.webhook_signatures import split_secrets
 from wire.search_attributes import dev_server_flags
 
 T = TypeVar("T")

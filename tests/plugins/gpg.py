@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from devstack.localstack.gpg import GeneratedKey, GpgHome
 from adapters.pgp import Keyring
+from devstack.localstack.gpg import GeneratedKey, GpgHome
 
 
 @dataclass(frozen=True)

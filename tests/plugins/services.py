@@ -23,17 +23,17 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from adapters.payload_codec import KeyRing
+from adapters.temporal_client import data_converter
 from devstack.localstack.ports import free_port
 from devstack.localstack.postgres import LocalPostgres
 from devstack.localstack.sshd import ClientKey
 from devstack.localstack.temporal import temporal_binary
-from stores.migrations import migrate
 from runtime.settings import Settings, to_environment
-from adapters.temporal_client import data_converter
+from stores.migrations import migrate
 from tests.plugins.gpg import GpgKeys
 from tests.replay import test_key_ring
-from workers.runner import run_workers
 from wire.search_attributes import ALL as ALL_SEARCH_ATTRIBUTES
+from workers.runner import run_workers
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from devstack.localstack.sshd import ClientKey, LocalSshd, make_client_key
 from adapters.sftp import SftpEndpoint, SftpSession, connect
+from devstack.localstack.sshd import ClientKey, LocalSshd, make_client_key
 
 
 @pytest.fixture(scope="session")
