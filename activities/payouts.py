@@ -33,9 +33,10 @@ from payouts import (
 )
 from payouts.psp_report import PspReport
 from payouts.reconciliation import DepositMatch, PayoutReconciliation
-from relays.inbox import associate_many, workflow_id
+from relays.inbox import workflow_id
 from runtime.settings import Settings
 from stores import payout_reports
+from stores.inbox import associate_many
 from wire.payout_case import (
     DepositRequest,
     ReconcileRequest,

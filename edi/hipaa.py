@@ -25,7 +25,7 @@ from edi.acks import Elements
 from edi.errors import Refused
 from edi.limits import Budget, TimedText
 from edi.results import GroupResult, Issue, SetResult
-from intake.findings import mask_value
+from foundation.pii import mask_value
 
 _pyx12_log = logging.getLogger("pyx12")
 _pyx12_log.addHandler(logging.NullHandler())

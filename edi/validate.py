@@ -36,7 +36,7 @@ from edi.results import (
     ValidationResult,
 )
 from edi.translate import Document, translate
-from intake.findings import mask_value
+from foundation.pii import mask_value
 
 # The order pyx12's reader finds envelope faults in is not their weight: a missing trailer
 # explains a count mismatch, so it is the one the TA1 names.

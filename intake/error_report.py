@@ -15,8 +15,9 @@ import re
 from collections.abc import Iterable
 from typing import Any, Final
 
+from foundation.pii import mask_value
 from intake.file_contract import CsvFileContract, FixedWidthFileContract
-from intake.findings import RowError, ValidationSummary, mask_value
+from intake.findings import RowError, ValidationSummary
 
 REPORT_COLUMNS: Final = ("row", "column", "rule", "value", "message")
 _NUMBER: Final = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")

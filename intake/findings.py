@@ -14,6 +14,7 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from foundation.pii import mask_value
 from foundation.wire_model import Contract, contract
 
 # Values of non-PII columns are still cut short: a report is for finding the row, not copying it.
@@ -49,15 +50,6 @@ class Rule(StrEnum):
     READ_TIMED_OUT = "read_timed_out"
     READ_OUT_OF_MEMORY = "read_out_of_memory"
     READ_CRASHED = "read_crashed"
-
-
-def mask_value(value: str) -> str:
-    """``***`` plus the last four characters, and only when at least half stays hidden:
-    enough for a partner to find the row, not enough to read the value. Masking a masked value
-    changes nothing, so a report can re-mask safely."""
-    if value.startswith("***") and len(value) <= 7:
-        return value
-    return f"***{value[-4:]}" if len(value) >= 8 else "***"
 
 
 def shown_value(value: str | None, *, pii: bool) -> str | None:

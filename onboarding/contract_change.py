@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from foundation.compatibility import breaking_changes
 from intake.file_contract import CsvFileContract, FixedWidthFileContract
-from wire.schemas import breaking_changes
 
 FileContract = CsvFileContract | FixedWidthFileContract
 

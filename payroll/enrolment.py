@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from intake.findings import mask_value
+from foundation.pii import mask_value
 from payroll.roster import Employee, InputError, PeriodInput
 
 CANCELLED = "024"

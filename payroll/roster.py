@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from intake.findings import mask_value
+from foundation.pii import mask_value
 from nacha.routing import is_valid_routing_number
 
 ROSTER_COLUMNS = (

@@ -37,9 +37,9 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from app.api.webhooks import STRIPE, event_object
 from relays.loop import Backoff, PassOutcome, run_passes
 from runtime.settings import Settings
+from stores.inbox import STRIPE, event_object
 from wire.payouts import PAYOUT_WORKFLOW, PSP_EVENT_SIGNAL, PayoutStart, PspEvent
 
 log = logging.getLogger(__name__)
@@ -308,35 +308,3 @@ class InboxRelay:
         if self._task is not None:
             await self._task
             self._task = None
-
-
-async def associate(
-    pool: asyncpg.Pool, provider: str, payout_id: str, balance_transactions: list[str]
-) -> int:
-    """Tie stored events to a payout by their balance transactions (from the PSP's payout
-    report); they become forwardable on the relay's next pass. Returns how many were tied."""
-    result = await pool.execute(
-        """UPDATE webhook_inbox SET payout_id = $2, next_attempt_at = now()
-           WHERE provider = $1 AND payout_id IS NULL AND balance_transaction = ANY($3::text[])""",
-        provider,
-        payout_id,
-        balance_transactions,
-    )
-    return int(result.split()[-1])
-
-
-async def associate_many(pool: asyncpg.Pool, provider: str, owners: dict[str, str]) -> int:
-    """``associate`` for a whole report at once: ``owners`` maps balance transaction ids to
-    their payout. One statement, however many payouts the report holds."""
-    if not owners:
-        return 0
-    result = await pool.execute(
-        """UPDATE webhook_inbox AS w SET payout_id = m.payout_id, next_attempt_at = now()
-           FROM unnest($2::text[], $3::text[]) AS m(balance_transaction, payout_id)
-           WHERE w.provider = $1 AND w.payout_id IS NULL
-             AND w.balance_transaction = m.balance_transaction""",
-        provider,
-        list(owners.keys()),
-        list(owners.values()),
-    )
-    return int(result.split()[-1])

@@ -30,7 +30,7 @@ from nacha.entry_detail import EntryDetail, format_entry_detail
 from nacha.file_header import format_file_header
 from runtime.settings import Settings
 from wire.ach import AchReturnStart, IngestRequest, IngestSummary
-from workflows.ach_return import initial_search_attributes
+from wire.search_attributes import ach_return_search_attributes
 
 SIGNAL_CONCURRENCY = 64  # signal-with-starts in flight; the dev server takes ~70/s
 
@@ -218,7 +218,7 @@ async def ingest(
                 task_queue=settings.task_queue_general,
                 start_signal=signal_name,
                 start_signal_args=[notice],
-                search_attributes=initial_search_attributes(start, notice.code),
+                search_attributes=ach_return_search_attributes(start, notice.code),
             )
         if progress is not None:
             progress(index)

@@ -11,12 +11,13 @@ import pytest
 from pydantic import BaseModel
 
 import wire.registered  # noqa: F401
+from foundation.compatibility import breaking_changes, shape
 from foundation.wire_model import Contract, all_contracts
-from wire.schemas import SCHEMA_DIR, _shape, breaking_changes, check, export
+from wire.schemas import SCHEMA_DIR, check, export
 
 
 def _shape_of(model: type[BaseModel]) -> dict[str, Any]:
-    return _shape(model.model_json_schema())
+    return shape(model.model_json_schema())
 
 
 def test_repository_schemas_match_the_code() -> None:

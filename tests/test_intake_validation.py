@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from foundation.pii import mask_value
 from intake.error_report import render_csv, render_json, report_dict
 from intake.errors import FileUnreadable
 from intake.file_contract import (
@@ -24,7 +25,7 @@ from intake.file_contract import (
     load_contract,
     parse_contract,
 )
-from intake.findings import RowError, Rule, ValidationSummary, mask_value
+from intake.findings import RowError, Rule, ValidationSummary
 from intake.validation import compile_validator, validate_file
 
 REPO = Path(__file__).resolve().parent.parent

@@ -35,8 +35,9 @@ from adapters.webhook_signatures import (
 )
 from app.api.server import create_app
 from devstack.localstack.ports import free_port
-from relays.inbox import InboxRelay, associate, workflow_id
+from relays.inbox import InboxRelay, workflow_id
 from runtime.settings import Settings
+from stores.inbox import associate
 from wire.payouts import PspEvent
 
 STRIPE_OLD = "whsec_" + secrets.token_hex(16)

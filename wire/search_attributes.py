@@ -7,7 +7,14 @@ docker-compose register them.
 
 from __future__ import annotations
 
-from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
+from temporalio.common import (
+    SearchAttributeIndexedValueType,
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+)
+
+from wire.ach import AchReturnStart
 
 TRACE_NUMBER = SearchAttributeKey.for_keyword("TraceNumber")
 RETURN_CODE = SearchAttributeKey.for_keyword("ReturnCode")
@@ -44,3 +51,15 @@ _CLI_TYPE = {
 def dev_server_flags() -> dict[str, str]:
     """``--search-attribute NAME=TYPE`` pairs for ``temporal server start-dev``."""
     return {key.name: _CLI_TYPE[key.indexed_value_type] for key in ALL}
+
+
+def ach_return_search_attributes(start: AchReturnStart, code: str | None) -> TypedSearchAttributes:
+    """What ``ingest`` sets when it signal-with-starts a case (so the list filters at once)."""
+    pairs = [
+        SearchAttributePair(TRACE_NUMBER, start.trace_number),
+        SearchAttributePair(PARTNER, start.partner_id),
+        SearchAttributePair(ACH_STATE, "open"),
+    ]
+    if code:
+        pairs.append(SearchAttributePair(RETURN_CODE, code))
+    return TypedSearchAttributes(pairs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -292,15 +292,3 @@ class AchReturnWorkflow:
         if self._case.last_code:
             updates.append(RETURN_CODE.value_set(self._case.last_code))
         workflow.upsert_search_attributes(updates)
-
-
-def initial_search_attributes(start: AchReturnStart, code: str | None) -> TypedSearchAttributes:
-    """What ``ingest`` sets when it signal-with-starts a case (so the list filters at once)."""
-    pairs = [
-        SearchAttributePair(TRACE_NUMBER, start.trace_number),
-        SearchAttributePair(PARTNER, start.partner_id),
-        SearchAttributePair(ACH_STATE, "open"),
-    ]
-    if code:
-        pairs.append(SearchAttributePair(RETURN_CODE, code))
-    return TypedSearchAttributes(pairs)

@@ -30,7 +30,7 @@ Standard others                            ``data.payout_id``; ``data.balance_tr
 
 An event without a payout id is kept (``payout_id`` NULL) and associated later by its balance
 transaction, when the PSP's payout report names the transactions of each payout
-(:func:`relays.inbox.associate`). Event types outside :data:`FORWARDED_TYPES` are
+(:func:`stores.inbox.associate`). Event types outside :data:`FORWARDED_TYPES` are
 stored and acknowledged but never forwarded (``forward = false``).
 """
 
@@ -40,7 +40,6 @@ import json
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -56,40 +55,11 @@ from adapters.webhook_signatures import (
     verify_stripe,
 )
 from runtime.settings import Settings
+from stores.inbox import INSERT_EVENT, STRIPE, BadEvent, describe_event
 
 log = logging.getLogger(__name__)
 
-STRIPE = "stripe"
 PROVIDER = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-
-# Event types the payout workflow reconciles (Stripe's names; Standard Webhooks providers are
-# expected to use the same vocabulary). Anything else is stored and acknowledged only.
-FORWARDED_TYPES = frozenset(
-    {
-        "payout.created",
-        "payout.updated",
-        "payout.paid",
-        "payout.failed",
-        "payout.canceled",
-        "payout.reconciliation_completed",
-        "charge.captured",
-        "charge.succeeded",
-        "charge.refunded",
-        "charge.refund.updated",
-        "refund.created",
-        "refund.updated",
-        "refund.failed",
-        "charge.dispute.created",
-        "charge.dispute.updated",
-        "charge.dispute.closed",
-        "charge.dispute.funds_withdrawn",
-        "charge.dispute.funds_reinstated",
-        "application_fee.created",
-        "application_fee.refunded",
-        "topup.succeeded",
-        "topup.reversed",
-    }
-)
 
 REQUESTS = Counter(
     "webhook_requests",
@@ -97,79 +67,11 @@ REQUESTS = Counter(
     ["scheme", "outcome"],
 )
 
-_INSERT = """
-INSERT INTO webhook_inbox
-    (provider, event_id, event_type, payout_id, balance_transaction, payload, forward)
-VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)
-ON CONFLICT (provider, event_id) DO NOTHING
-RETURNING inbox_id
-"""
-
-
-class BadEvent(ValueError):
-    """The verified body is not an event we can store (answered 400)."""
-
 
 class Acknowledged(BaseModel):
     received: bool = True
     duplicate: bool = False
     forward: bool = True
-
-
-@dataclass(frozen=True)
-class InboxEvent:
-    """What the inbox keeps about an event besides its payload."""
-
-    provider: str
-    event_id: str
-    event_type: str
-    payout_id: str | None
-    balance_transaction: str | None
-    forward: bool
-
-
-def _text(value: Any) -> str | None:
-    if isinstance(value, str) and value:
-        return value
-    if isinstance(value, dict):  # an expanded Stripe object: {"id": ..., ...}
-        inner = value.get("id")
-        return inner if isinstance(inner, str) and inner else None
-    return None
-
-
-def event_object(provider: str, event: dict[str, Any]) -> dict[str, Any]:
-    """The object an event is about: Stripe's ``data.object``, Standard Webhooks' ``data``."""
-    data = event.get("data")
-    if not isinstance(data, dict):
-        return {}
-    if provider == STRIPE:
-        obj = data.get("object")
-        return obj if isinstance(obj, dict) else {}
-    return data
-
-
-def describe_event(provider: str, event: dict[str, Any], message_id: str | None) -> InboxEvent:
-    """Id, type and payout association of a verified event (see the module's table)."""
-    event_id = message_id if provider != STRIPE else event.get("id")
-    event_type = event.get("type")
-    if not isinstance(event_id, str) or not event_id or len(event_id) > 255:
-        raise BadEvent("event has no id")
-    if not isinstance(event_type, str) or not event_type or len(event_type) > 255:
-        raise BadEvent("event has no type")
-    obj = event_object(provider, event)
-    if event_type.startswith("payout."):
-        payout_id = _text(obj.get("id")) if provider == STRIPE else None
-        payout_id = payout_id or _text(obj.get("payout_id")) or _text(obj.get("id"))
-    else:
-        payout_id = _text(obj.get("payout")) or _text(obj.get("payout_id"))
-    return InboxEvent(
-        provider=provider,
-        event_id=event_id,
-        event_type=event_type,
-        payout_id=payout_id,
-        balance_transaction=_text(obj.get("balance_transaction")),
-        forward=event_type in FORWARDED_TYPES,
-    )
 
 
 def _standard_secrets(configured: str | None) -> tuple[list[str], dict[str, list[str]]]:
@@ -241,7 +143,7 @@ def webhooks_router(settings: Settings, pool: Callable[[], asyncpg.Pool]) -> API
             raise HTTPException(status_code=400, detail=str(exc)) from None
         try:
             inserted = await pool().fetchval(
-                _INSERT,
+                INSERT_EVENT,
                 described.provider,
                 described.event_id,
                 described.event_type,
