@@ -28,7 +28,7 @@ from typing import Annotated, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ach_returns.banking_days import add_banking_days, next_banking_day
-from foundation.wire_model import Contract, contract
+from foundation.wire_model import WireModel, wire_model
 from nacha.return_reasons import (
     REINITIATION_LIMIT,
     REINITIATION_WINDOW_DAYS,
@@ -101,8 +101,8 @@ def handling_for(code: str) -> Handling:
 # --- the case ---------------------------------------------------------------------------------
 
 
-@contract("ach_return.original_entry", "1.0")
-class OriginalEntry(Contract):
+@wire_model("ach_return.original_entry", "1.0")
+class OriginalEntry(WireModel):
     """The entry we originated, as recorded in the originations table (account masked)."""
 
     trace_number: str
@@ -125,8 +125,8 @@ class TimelineEntry(BaseModel):
     actor: str = "system"
 
 
-@contract("ach_return.case", "1.0")
-class ReturnCase(Contract):
+@wire_model("ach_return.case", "1.0")
+class ReturnCase(WireModel):
     trace_number: str
     partner_id: str
     original: OriginalEntry | None = None
@@ -153,8 +153,8 @@ class ReturnCase(Contract):
 # --- events -----------------------------------------------------------------------------------
 
 
-@contract("ach_return.return_notice", "1.0")
-class ReturnNotice(Contract):
+@wire_model("ach_return.return_notice", "1.0")
+class ReturnNotice(WireModel):
     """An addenda-99 return of the original entry (or of a re-presentment of it)."""
 
     kind: Literal["return"] = "return"
@@ -165,8 +165,8 @@ class ReturnNotice(Contract):
     addenda_information: str = ""
 
 
-@contract("ach_return.noc_notice", "1.0")
-class NocNotice(Contract):
+@wire_model("ach_return.noc_notice", "1.0")
+class NocNotice(WireModel):
     """An addenda-98 notification of change (or a refused one)."""
 
     kind: Literal["noc"] = "noc"
@@ -177,24 +177,24 @@ class NocNotice(Contract):
     corrected: dict[str, str] = Field(default_factory=dict)
 
 
-class _Decision(Contract):
+class _Decision(WireModel):
     actor: str = Field(min_length=1, max_length=200)
     reason: str = Field(min_length=1, max_length=2000)
 
 
-@contract("ach_return.approve_representment", "1.0")
+@wire_model("ach_return.approve_representment", "1.0")
 class ApproveRepresentment(_Decision):
     kind: Literal["approve"] = "approve"
 
 
-@contract("ach_return.provide_correction", "1.0")
+@wire_model("ach_return.provide_correction", "1.0")
 class ProvideCorrection(_Decision):
     kind: Literal["correct"] = "correct"
     routing_number: str = Field(pattern=r"^\d{9}$")
     account_number: str = Field(pattern=r"^[0-9A-Za-z-]{1,17}$", description="PII")
 
 
-@contract("ach_return.write_off", "1.0")
+@wire_model("ach_return.write_off", "1.0")
 class WriteOff(_Decision):
     kind: Literal["write_off"] = "write_off"
 

@@ -74,7 +74,7 @@ from wire.intake import (
 )
 
 CHUNK = 1 << 20
-Contract = CsvFileContract | FixedWidthFileContract
+WireModel = CsvFileContract | FixedWidthFileContract
 
 
 def _application_error(exc: SftpError | PgpError) -> ApplicationError:
@@ -86,7 +86,7 @@ def _application_error(exc: SftpError | PgpError) -> ApplicationError:
     )
 
 
-def _schema_version(feed: FeedConfig, contract: Contract | None) -> int:
+def _schema_version(feed: FeedConfig, contract: WireModel | None) -> int:
     """The contract's schema version; a built-in contract's is in its name (``nacha.v1``)."""
     if contract is not None:
         return contract.schema_version
@@ -147,7 +147,7 @@ _REFUSAL_RULES: dict[type[ReaderRefused], Rule] = {
 }
 
 
-def _refused_summary(contract: Contract, size: int, refusal: ReaderRefused) -> ValidationSummary:
+def _refused_summary(contract: WireModel, size: int, refusal: ReaderRefused) -> ValidationSummary:
     rule = _REFUSAL_RULES.get(type(refusal), Rule.READ_CRASHED)
     return ValidationSummary(
         file_contract=contract.name,
@@ -166,7 +166,7 @@ def _refused_summary(contract: Contract, size: int, refusal: ReaderRefused) -> V
 
 def validate_sandboxed(
     settings: Settings,
-    contract: Contract,
+    contract: WireModel,
     content: Path,
     parquet: Path | None,
     *,
@@ -248,7 +248,7 @@ class FileActivities:
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
-    def _contract(self, feed: FeedConfig) -> Contract | None:
+    def _contract(self, feed: FeedConfig) -> WireModel | None:
         if feed.file_contract in BUILT_IN_CONTRACTS:
             return None
         try:
@@ -256,7 +256,7 @@ class FileActivities:
         except ContractError as exc:
             raise ApplicationError(str(exc), type="FileContract", non_retryable=True) from None
 
-    def _size_limit(self, feed: FeedConfig, contract: Contract | None) -> int | None:
+    def _size_limit(self, feed: FeedConfig, contract: WireModel | None) -> int | None:
         if feed.max_file_bytes is not None:
             return feed.max_file_bytes
         if contract is None:  # a built-in format: no contract file states a size

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field
 
 from edi.errors import RefusalReason
-from foundation.wire_model import Contract, contract
+from foundation.wire_model import WireModel, wire_model
 
 Level = Literal["interchange", "group", "transaction", "segment", "element"]
 AckKind = Literal["997", "999", "TA1"]
@@ -24,8 +24,8 @@ Engine = Literal["pyx12", "segment_contract", "acknowledgement"]
 MAX_ISSUES = 200  # per file: enough to act on, small enough for workflow history
 
 
-@contract("edi.issue", "1.1")
-class Issue(Contract):
+@wire_model("edi.issue", "1.1")
+class Issue(WireModel):
     """One thing wrong, located as precisely as the X12 rules allow. A warning does not change
     any verdict (an ISA11 that cannot be a repetition separator, say)."""
 
@@ -45,8 +45,8 @@ class Issue(Contract):
     set_control: str | None = None
 
 
-@contract("edi.set_result", "1.0")
-class SetResult(Contract):
+@wire_model("edi.set_result", "1.0")
+class SetResult(WireModel):
     set_id: str = Field(description="ST01, e.g. 834.")
     control_number: str = Field(description="ST02.")
     ack_code: AckCode
@@ -54,8 +54,8 @@ class SetResult(Contract):
     errors: list[str] = Field(default_factory=list, description="AK502/IK502 codes.")
 
 
-@contract("edi.group_result", "1.0")
-class GroupResult(Contract):
+@wire_model("edi.group_result", "1.0")
+class GroupResult(WireModel):
     functional_id: str = Field(description="GS01, e.g. BE for 834.")
     control_number: str = Field(description="GS06.")
     version: str = Field(description="GS08, e.g. 005010X220A1.")
@@ -67,8 +67,8 @@ class GroupResult(Contract):
     errors: list[str] = Field(default_factory=list, description="AK905 codes.")
 
 
-@contract("edi.interchange_result", "1.0")
-class InterchangeResult(Contract):
+@wire_model("edi.interchange_result", "1.0")
+class InterchangeResult(WireModel):
     control_number: str = Field(description="ISA13.")
     sender_qualifier: str
     sender: str
@@ -85,8 +85,8 @@ class InterchangeResult(Contract):
     groups: list[GroupResult] = Field(default_factory=list)
 
 
-@contract("edi.refusal", "1.0")
-class Refusal(Contract):
+@wire_model("edi.refusal", "1.0")
+class Refusal(WireModel):
     """Why a file was not read as X12 at all: nothing in it is answered."""
 
     reason: RefusalReason = Field(
@@ -95,8 +95,8 @@ class Refusal(Contract):
     message: str
 
 
-@contract("edi.validation_result", "1.1")
-class ValidationResult(Contract):
+@wire_model("edi.validation_result", "1.1")
+class ValidationResult(WireModel):
     """The verdict on one file. ``accepted`` means every set in it was accepted (A or E);
     ``refusal`` is set when the file could not be read as X12 at all (or within the limits)."""
 
@@ -140,8 +140,8 @@ class ValidationResult(Contract):
         ]
 
 
-@contract("edi.received_ack", "1.0")
-class ReceivedAck(Contract):
+@wire_model("edi.received_ack", "1.0")
+class ReceivedAck(WireModel):
     """A partner's 997, 999 or TA1 about one of our interchanges or groups."""
 
     kind: AckKind

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from foundation.wire_model import Contract, contract
+from foundation.wire_model import WireModel, wire_model
 from intake.errors import ContractError
 
 # Arrow's decimal128 holds 38 digits; our regex-then-cast path needs the digits known up front.
@@ -210,7 +210,7 @@ class FixedWidthLayout(_Strict):
         return check_encoding(value)
 
 
-class _FileContractBase(Contract):
+class _FileContractBase(WireModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(pattern=f"^{_NAME}$", max_length=64)
@@ -272,7 +272,7 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-@contract("csv_file_contract", "1.0")
+@wire_model("csv_file_contract", "1.0")
 class CsvFileContract(_FileContractBase):
     """A delimited file: a header (or not) and one record per row."""
 
@@ -342,7 +342,7 @@ class CsvFileContract(_FileContractBase):
         return "\n".join(lines)
 
 
-@contract("fixed_width_file_contract", "1.0")
+@wire_model("fixed_width_file_contract", "1.0")
 class FixedWidthFileContract(_FileContractBase):
     """A fixed-width file: one record per line, each field at a fixed position."""
 

@@ -15,7 +15,7 @@ from typing import Final, Literal
 from pydantic import BaseModel, ConfigDict
 
 from foundation.pii import mask_value
-from foundation.wire_model import Contract, contract
+from foundation.wire_model import WireModel, wire_model
 
 # Values of non-PII columns are still cut short: a report is for finding the row, not copying it.
 MAX_SHOWN_VALUE: Final = 64
@@ -133,8 +133,8 @@ class SchemaDrift(BaseModel):
         return "; ".join(parts) or "header matches"
 
 
-@contract("intake_validation_summary", "1.0")
-class ValidationSummary(Contract):
+@wire_model("intake_validation_summary", "1.0")
+class ValidationSummary(WireModel):
     """The outcome of validating one file against one contract."""
 
     file_contract: str  # the file contract's name, e.g. "acme_customers"

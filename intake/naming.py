@@ -19,7 +19,7 @@ from typing import BinaryIO, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from foundation.wire_model import Contract, contract
+from foundation.wire_model import WireModel, wire_model
 from intake.errors import ChecksumMismatch, NameMismatch, TemporaryFileName, UnsafeFileName
 
 # POSIX NAME_MAX and most SFTP servers cap a path component at 255 bytes.
@@ -87,8 +87,8 @@ class FeedFileName(BaseModel):
         return None if self.crc32 is None else f"{self.crc32:08X}"
 
 
-@contract("naming_contract", "1.0")
-class NamingContract(Contract):
+@wire_model("naming_contract", "1.0")
+class NamingContract(WireModel):
     """A feed's naming rule. ``pattern`` places these fields between literal text:
     ``{system}``, ``{entity}`` (letters, digits, inner hyphens), ``{date}`` (``date_format``),
     ``{sequence}`` (exactly ``sequence_digits`` digits), ``{crc32}`` (8 hex digits) and

@@ -11,7 +11,7 @@ from collections import Counter
 from datetime import date
 from typing import Final
 
-from foundation.wire_model import Contract, contract
+from foundation.wire_model import WireModel, wire_model
 from nacha.addenda99 import (
     AnyReturnAddenda,
     ContestedReturnAddenda,
@@ -28,8 +28,8 @@ from nacha.validation import Problem
 MAX_PROBLEMS: Final = 500
 
 
-@contract("nacha.return_notice", "1.0")
-class ReturnNotice(Contract):
+@wire_model("nacha.return_notice", "1.0")
+class ReturnNotice(WireModel):
     """One returned entry (addenda 99), keyed by the original entry's trace number."""
 
     return_code: str
@@ -57,8 +57,8 @@ class ReturnNotice(Contract):
     return_reason_code: str | None = None
 
 
-@contract("nacha.change_notice", "1.0")
-class ChangeNotice(Contract):
+@wire_model("nacha.change_notice", "1.0")
+class ChangeNotice(WireModel):
     """One notification of change (addenda 98), or a refused NOC (C61-C69)."""
 
     change_code: str
@@ -82,8 +82,8 @@ class ChangeNotice(Contract):
     refused_change_code: str | None = None
 
 
-@contract("nacha.file_summary", "1.0")
-class FileSummary(Contract):
+@wire_model("nacha.file_summary", "1.0")
+class FileSummary(WireModel):
     """What a file holds and what is wrong with it; no account numbers, no names."""
 
     immediate_destination: str | None

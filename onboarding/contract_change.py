@@ -1,6 +1,6 @@
 """Whether a feed may move from one file contract to another.
 
-The rule is the one ``integrations contracts check`` applies to our own data contracts
+The rule is the one ``integrations schemas check`` applies to our own wire models
 (``wire.schemas.breaking_changes``): removing a column, changing a column's type or rules
 of shape, or making a column newly required breaks the partner's (or our) reader, and needs a new
 major version — for a file contract, a higher ``schema_version`` (``<name>.v<major>``). A

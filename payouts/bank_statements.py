@@ -25,7 +25,7 @@ import defusedxml.ElementTree as SafeElementTree  # type: ignore[import-untyped]
 from defusedxml import DefusedXmlException
 from pydantic import Field
 
-from foundation.wire_model import Contract, contract
+from foundation.wire_model import WireModel, wire_model
 from payouts import bai2
 from payouts.currencies import is_currency_code, parse_decimal, to_minor_units
 from payouts.errors import BankStatementUnreadable
@@ -59,8 +59,8 @@ class StatementFormat(StrEnum):
     CAMT_054 = "camt.054"
 
 
-@contract("payouts.bank_credit", "1.0")
-class BankCredit(Contract):
+@wire_model("payouts.bank_credit", "1.0")
+class BankCredit(WireModel):
     """One booked statement line (credit or debit), small enough to signal to a workflow.
 
     ``account`` is an account number or IBAN: PII, encrypted by the payload codec, never logged.

@@ -26,7 +26,7 @@ from typing import Final
 
 from pydantic import Field
 
-from foundation.wire_model import Contract, contract
+from foundation.wire_model import WireModel, wire_model
 from payouts.bank_statements import BankCredit, Direction
 from payouts.psp_report import BalanceTransaction, Category, Payout, PspReport
 
@@ -52,7 +52,7 @@ class DiscrepancyKind(StrEnum):
     DEPOSIT_AMBIGUOUS = "deposit_ambiguous"  # several bank lines fit equally well
 
 
-class Discrepancy(Contract):
+class Discrepancy(WireModel):
     """One itemised finding, in words ops can act on, with the ids and amounts it is about."""
 
     kind: DiscrepancyKind
@@ -65,7 +65,7 @@ class Discrepancy(Contract):
     actual: int | None = None
 
 
-class CategoryTotals(Contract):
+class CategoryTotals(WireModel):
     """Signed contributions to the net payout, minor units: refunds, fees and disputes are
     normally negative; their sum is the computed net."""
 
@@ -95,8 +95,8 @@ class ReconciliationStatus(StrEnum):
     EXCEPTION = "exception"
 
 
-@contract("payouts.reconciliation", "1.0")
-class PayoutReconciliation(Contract):
+@wire_model("payouts.reconciliation", "1.0")
+class PayoutReconciliation(WireModel):
     """The outcome of reconciling one payout with its balance transactions."""
 
     payout_id: str
@@ -120,8 +120,8 @@ class DepositStatus(StrEnum):
     NOTHING_EXPECTED = "nothing_expected"  # a zero payout moves no money
 
 
-@contract("payouts.deposit_match", "1.0")
-class DepositMatch(Contract):
+@wire_model("payouts.deposit_match", "1.0")
+class DepositMatch(WireModel):
     """The outcome of looking for a payout's money in bank statement lines."""
 
     payout_id: str

@@ -34,7 +34,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from adapters.messaging import envelope as wire
 from adapters.messaging.errors import DEAD_LETTER_REASONS, PoisonMessage, is_transient
 from adapters.messaging.metrics import COMMANDS, DEAD_LETTERED, IN_FLIGHT
-from foundation.wire_model import Contract
+from foundation.wire_model import WireModel
 from wire.messaging import Envelope, PayoutResolveCommand
 from wire.payout_case import Resolve
 from wire.payouts import PAYOUT_WORKFLOW, PSP_EVENT_SIGNAL, PayoutStart, PspEvent
@@ -50,13 +50,13 @@ class CommandRoute:
     """How one command type reaches its workflow."""
 
     command: str
-    payload: type[Contract]
+    payload: type[WireModel]
     action: Action
     workflow: str  # the workflow type
     workflow_id: Callable[[Any], str]
     handler: str  # the signal or update name
-    start: Callable[[Any], Contract] | None = None  # signal-with-start's start argument
-    arg: Callable[[Any], Contract] | None = None  # what the handler receives (the payload)
+    start: Callable[[Any], WireModel] | None = None  # signal-with-start's start argument
+    arg: Callable[[Any], WireModel] | None = None  # what the handler receives (the payload)
 
 
 ROUTES: dict[str, CommandRoute] = {
@@ -86,7 +86,7 @@ ROUTES: dict[str, CommandRoute] = {
 
 def parse_command(
     body: bytes, routes: Mapping[str, CommandRoute]
-) -> tuple[Envelope, CommandRoute, Contract]:
+) -> tuple[Envelope, CommandRoute, WireModel]:
     """Pure: envelope → route and validated payload, or :class:`PoisonMessage`."""
     envelope = wire.decode(body)
     route = routes.get(envelope.event_type)
@@ -101,7 +101,9 @@ def parse_command(
     return envelope, route, payload
 
 
-async def dispatch(client: Client, task_queue: str, route: CommandRoute, payload: Contract) -> None:
+async def dispatch(
+    client: Client, task_queue: str, route: CommandRoute, payload: WireModel
+) -> None:
     """Send one validated command to Temporal."""
     workflow_id = route.workflow_id(payload)
     arg = route.arg(payload) if route.arg else payload
@@ -134,7 +136,7 @@ INSERT INTO messaging_processed (source, message_id, event_type) VALUES ($1, $2,
 ON CONFLICT DO NOTHING RETURNING 1
 """
 
-Dispatcher = Callable[[CommandRoute, Contract], Awaitable[None]]
+Dispatcher = Callable[[CommandRoute, WireModel], Awaitable[None]]
 
 
 class CommandConsumer:

@@ -23,7 +23,7 @@ from adapters.messaging.errors import PoisonMessage
 from adapters.messaging.metrics import STREAM_EVENTS
 from adapters.messaging.publisher import ServiceBusPublisher
 from adapters.messaging.streams import BatchHandler, StreamConsumer
-from foundation.wire_model import Contract
+from foundation.wire_model import WireModel
 from relays.commands import (
     ROUTES,
     CommandConsumer,
@@ -78,7 +78,7 @@ async def run_messaging(
     if settings.servicebus_commands_queue and servicebus_configured(settings):
         servicebus = servicebus_client(settings)
 
-        async def dispatcher(route: CommandRoute, payload: Contract) -> None:
+        async def dispatcher(route: CommandRoute, payload: WireModel) -> None:
             await dispatch(client, settings.task_queue_general, route, payload)
 
         consumer = CommandConsumer(

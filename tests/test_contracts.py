@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 import wire.registered  # noqa: F401
 from foundation.compatibility import breaking_changes, shape
-from foundation.wire_model import Contract, all_contracts
+from foundation.wire_model import WireModel, all_wire_models
 from wire.schemas import SCHEMA_DIR, check, export
 
 
@@ -27,7 +27,7 @@ def test_repository_schemas_match_the_code() -> None:
 def test_every_workflow_input_and_result_is_a_registered_contract() -> None:
     from workflows.catalog import CATALOG
 
-    registered = set(all_contracts().values())
+    registered = set(all_wire_models().values())
     for spec in CATALOG.values():
         assert spec.input in registered
         hints = spec.workflow.run.__annotations__  # type: ignore[attr-defined]
@@ -159,7 +159,7 @@ def test_check_refuses_an_unversioned_breaking_change(tmp_path: Path) -> None:
 def test_export_writes_one_file_per_contract_major(tmp_path: Path) -> None:
     written = export(tmp_path)
     assert {p.name for p in written} == {
-        f"{cls.contract_name}.v{cls.major_version()}.json" for cls in all_contracts().values()
+        f"{cls.wire_name}.v{cls.major_version()}.json" for cls in all_wire_models().values()
     }
     for path in written:
         doc = json.loads(path.read_text())
@@ -172,5 +172,5 @@ def test_contract_base_ignores_unknown_fields_for_forward_compatibility() -> Non
     parsed = DemoInput.model_validate(
         {"customer_name": "A", "ssn": "123-45-6789", "amount": "1.00", "added_in_v1_2": True}
     )
-    assert isinstance(parsed, Contract)
+    assert isinstance(parsed, WireModel)
     assert not hasattr(parsed, "added_in_v1_2")

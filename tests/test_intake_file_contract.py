@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from foundation.wire_model import all_contracts
+from foundation.wire_model import all_wire_models
 from intake.errors import ContractError
 from intake.file_contract import (
     ColumnType,
@@ -47,7 +47,7 @@ def test_every_repo_contract_loads() -> None:
 
 
 def test_contract_models_are_registered_for_schema_export() -> None:
-    registry = all_contracts()
+    registry = all_wire_models()
     assert registry["csv_file_contract@1"] is CsvFileContract
     assert registry["fixed_width_file_contract@1"] is FixedWidthFileContract
     schema = CsvFileContract.model_json_schema()

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from foundation.wire_model import all_contracts
+from foundation.wire_model import all_wire_models
 from intake.errors import (
     ChecksumMismatch,
     NameMismatch,
@@ -53,7 +53,7 @@ def test_parses_the_example_from_the_issue() -> None:
 
 
 def test_is_a_registered_contract() -> None:
-    assert all_contracts()["naming_contract@1"] is NamingContract
+    assert all_wire_models()["naming_contract@1"] is NamingContract
     assert "pattern" in NamingContract.model_json_schema()["properties"]
 
 

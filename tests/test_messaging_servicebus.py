@@ -20,7 +20,7 @@ from adapters.messaging import envelope as wire
 from adapters.messaging.publisher import publish_to_servicebus
 from devstack.localstack.ports import free_port
 from devstack.localstack.temporal import temporal_binary
-from foundation.wire_model import Contract
+from foundation.wire_model import WireModel
 from relays.commands import (
     ROUTES,
     CommandConsumer,
@@ -88,7 +88,7 @@ def consumer(
     task_queue: str,
     **kw: object,
 ) -> CommandConsumer:
-    async def dispatcher(route: CommandRoute, payload: Contract) -> None:
+    async def dispatcher(route: CommandRoute, payload: WireModel) -> None:
         await dispatch(client, task_queue, route, payload)
 
     return CommandConsumer(sb, queue, pool, dispatcher, **kw)  # type: ignore[arg-type]
@@ -260,7 +260,7 @@ async def test_poison_message_dead_lettered_after_n_tries(
     running_peer.state.add_queue(queue)
     attempts: list[int] = []
 
-    async def explode(route: CommandRoute, payload: Contract) -> None:
+    async def explode(route: CommandRoute, payload: WireModel) -> None:
         attempts.append(1)
         raise RuntimeError("downstream refuses this payout for ever")
 

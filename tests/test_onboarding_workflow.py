@@ -167,7 +167,7 @@ async def test_partner_goes_from_first_contact_to_live_and_is_offboarded(
         assert feed["sftp"]["private_key"] == f"{partner}-k1"
         assert feed["file_contract"] == "acme_customers.v1"
 
-        # Contract changes: breaking without a new major version is refused; with one, taken.
+        # WireModel changes: breaking without a new major version is refused; with one, taken.
         v1 = V1.read_text()
         breaking = v1.replace('[[columns]]\nname = "postal_code"', '[[columns]]\nname = "zip"')
         with pytest.raises(WorkflowUpdateFailedError) as refused:

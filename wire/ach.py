@@ -9,12 +9,12 @@ from typing import Any
 from pydantic import Field
 
 from ach_returns.state_machine import OriginalEntry, ReturnCase
-from foundation.wire_model import Contract, contract
+from foundation.wire_model import WireModel, wire_model
 from wire.intake import DeliverRequest
 
 
-@contract("ach_return.start", "1.0")
-class AchReturnStart(Contract):
+@wire_model("ach_return.start", "1.0")
+class AchReturnStart(WireModel):
     """Input of ``AchReturn`` (id ``ach-return-<original trace number>``)."""
 
     trace_number: str = Field(pattern=r"^\d{15}$")
@@ -25,16 +25,16 @@ class AchReturnStart(Contract):
     case: ReturnCase | None = Field(default=None, description="Set when continuing as new.")
 
 
-@contract("ach.ingest_request", "1.0")
-class IngestRequest(Contract):
+@wire_model("ach.ingest_request", "1.0")
+class IngestRequest(WireModel):
     path: str = Field(description="A landed return/NOC file (claim check), never its bytes.")
     partner_id: str
     bank_feed: str
     received_on: date
 
 
-@contract("ach.ingest_summary", "1.0")
-class IngestSummary(Contract):
+@wire_model("ach.ingest_summary", "1.0")
+class IngestSummary(WireModel):
     entries: int = 0
     returns: int = 0
     nocs: int = 0
@@ -45,8 +45,8 @@ class IngestSummary(Contract):
     returns_by_code: dict[str, int] = Field(default_factory=dict)
 
 
-@contract("ach.represent_request", "1.0")
-class RepresentRequest(Contract):
+@wire_model("ach.represent_request", "1.0")
+class RepresentRequest(WireModel):
     original_trace: str
     number: int = Field(ge=1, le=2)
     effective_date: date
@@ -54,8 +54,8 @@ class RepresentRequest(Contract):
     bank_feed: str
 
 
-@contract("ach.outbound_file", "1.2")
-class OutboundFile(Contract):
+@wire_model("ach.outbound_file", "1.2")
+class OutboundFile(WireModel):
     """A re-presentment file we wrote for the bank, in the landing zone (claim check)."""
 
     delivery: DeliverRequest
@@ -64,14 +64,14 @@ class OutboundFile(Contract):
     number: int
 
 
-@contract("ach.block_request", "1.0")
-class BlockRequest(Contract):
+@wire_model("ach.block_request", "1.0")
+class BlockRequest(WireModel):
     trace_number: str
     reason: str
 
 
-@contract("ach.correction_request", "1.0")
-class CorrectionRequest(Contract):
+@wire_model("ach.correction_request", "1.0")
+class CorrectionRequest(WireModel):
     notice_id: str
     trace_number: str
     source: str
@@ -79,8 +79,8 @@ class CorrectionRequest(Contract):
     due: date
 
 
-@contract("ach.outbox_event", "1.0")
-class OutboxEvent(Contract):
+@wire_model("ach.outbox_event", "1.0")
+class OutboxEvent(WireModel):
     """A domain event for the outbox; ``message_id`` is derived from the business key so a
     retried activity never records (or, later, publishes) it twice."""
 

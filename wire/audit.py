@@ -6,11 +6,11 @@ from typing import Any
 
 from pydantic import Field
 
-from foundation.wire_model import Contract, contract
+from foundation.wire_model import WireModel, wire_model
 
 
-@contract("audit.entry", "1.0")
-class AuditEntry(Contract):
+@wire_model("audit.entry", "1.0")
+class AuditEntry(WireModel):
     """One operator or system action, written once per ``event_id``."""
 
     event_id: str = Field(min_length=1, max_length=200)

@@ -7,11 +7,11 @@ from decimal import Decimal
 
 from pydantic import Field
 
-from foundation.wire_model import Contract, contract
+from foundation.wire_model import WireModel, wire_model
 
 
-@contract("demo.input", "1.0")
-class DemoInput(Contract):
+@wire_model("demo.input", "1.0")
+class DemoInput(WireModel):
     customer_name: str = Field(min_length=1, max_length=200)
     ssn: str = Field(pattern=r"^\d{3}-\d{2}-\d{4}$", description="PII: encrypted in payloads")
     amount: Decimal = Field(ge=0, max_digits=14, decimal_places=2)
@@ -20,8 +20,8 @@ class DemoInput(Contract):
     )
 
 
-@contract("demo.greeting_request", "1.0")
-class GreetingRequest(Contract):
+@wire_model("demo.greeting_request", "1.0")
+class GreetingRequest(WireModel):
     workflow_id: str
     customer_name: str
     ssn: str
@@ -29,15 +29,15 @@ class GreetingRequest(Contract):
     work_seconds: float = 0.0
 
 
-@contract("demo.greeting_result", "1.0")
-class GreetingResult(Contract):
+@wire_model("demo.greeting_result", "1.0")
+class GreetingResult(WireModel):
     greeting: str
     attempt: int = Field(description="Activity attempt that produced this (>1 after a crash).")
     resumed_from_second: float = 0.0
 
 
-@contract("demo.result", "1.1")
-class DemoResult(Contract):
+@wire_model("demo.result", "1.1")
+class DemoResult(WireModel):
     greeting: str
     ssn: str = Field(description="Echoed back, PII: readable only through the codec.")
     amount: Decimal

@@ -11,15 +11,15 @@ from typing import Literal
 from pydantic import Field
 
 from edi.results import AckCode, AckKind, ReceivedAck
-from foundation.wire_model import Contract, contract
+from foundation.wire_model import WireModel, wire_model
 from wire.intake import SLUG, FeedConfig
 
 # refused: not X12, or beyond the EDI limits (size, segment length, time); nothing answered.
 Outcome = Literal["accepted", "partially_accepted", "rejected", "acknowledgement", "refused"]
 
 
-@contract("edi.accept_request", "1.0")
-class AcceptRequest(Contract):
+@wire_model("edi.accept_request", "1.0")
+class AcceptRequest(WireModel):
     """A landed X12 file (claim check: its path and digest, never its bytes)."""
 
     feed: FeedConfig = Field(description="The partner's feed: its id and SFTP outbox.")
@@ -29,8 +29,8 @@ class AcceptRequest(Contract):
     deliver: bool = Field(default=True, description="Upload the acknowledgement to the outbox.")
 
 
-@contract("edi.accepted", "1.1")
-class AcceptSummary(Contract):
+@wire_model("edi.accepted", "1.1")
+class AcceptSummary(WireModel):
     outcome: Outcome
     accepted_sets: list[str] = Field(default_factory=list, description='"<GS06>/<ST02>:<ST01>"')
     rejected_sets: list[str] = Field(default_factory=list)
@@ -48,8 +48,8 @@ class AcceptSummary(Contract):
     unmatched_acks: int = 0
 
 
-@contract("edi.ack_wait_start", "1.0")
-class AckWaitStart(Contract):
+@wire_model("edi.ack_wait_start", "1.0")
+class AckWaitStart(WireModel):
     """Expect the partner's 997/999 (or TA1) for one interchange we sent."""
 
     partner_id: str = Field(pattern=SLUG)
@@ -59,14 +59,14 @@ class AckWaitStart(Contract):
     description: str = Field(default="", max_length=200)
 
 
-@contract("edi.ack_resolve", "1.0")
-class AckResolve(Contract):
+@wire_model("edi.ack_resolve", "1.0")
+class AckResolve(WireModel):
     actor: str = Field(min_length=1, max_length=100)
     note: str = Field(min_length=1, max_length=500)
 
 
-@contract("edi.ack_wait_state", "1.0")
-class AckWaitState(Contract):
+@wire_model("edi.ack_wait_state", "1.0")
+class AckWaitState(WireModel):
     partner_id: str
     isa13: str
     status: Literal["waiting", "accepted", "exception", "resolved"]

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from foundation.wire_model import Contract, contract
+from foundation.wire_model import WireModel, wire_model
 from intake.naming import NamingContract
 
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
@@ -92,8 +92,8 @@ class FeedSchedule(_Strict):
         return self
 
 
-@contract("intake.feed_config", "1.3")
-class FeedConfig(Contract):
+@wire_model("intake.feed_config", "1.3")
+class FeedConfig(WireModel):
     """One partner feed: where its files come from, what they must look like, when they are due."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -149,60 +149,60 @@ class FeedConfig(Contract):
         return f"intake-{self.partner_id}-{self.feed}"
 
 
-@contract("intake.loaded_feed", "1.3")
-class LoadedFeed(Contract):
+@wire_model("intake.loaded_feed", "1.3")
+class LoadedFeed(WireModel):
     feed: FeedConfig
     file_task_queue: str = Field(description="Task queue of the worker pool that moves files.")
 
 
-@contract("intake.request", "1.0")
-class IntakeRequest(Contract):
+@wire_model("intake.request", "1.0")
+class IntakeRequest(WireModel):
     """Input of a FileIntake run (what the feed's Schedule starts)."""
 
     partner_id: str = Field(pattern=SLUG)
     feed: str = Field(pattern=SLUG)
 
 
-@contract("intake.inbox_file", "1.0")
-class InboxFile(Contract):
+@wire_model("intake.inbox_file", "1.0")
+class InboxFile(WireModel):
     name: str
     size: int
     mtime: int
 
 
-@contract("intake.listing", "1.0")
-class InboxListing(Contract):
+@wire_model("intake.listing", "1.0")
+class InboxListing(WireModel):
     files: list[InboxFile] = Field(default_factory=list)
     refused: list[FileDecision] = Field(
         default_factory=list, description="Files quarantined without download (name, size)."
     )
 
 
-@contract("intake.fetch_request", "1.3")
-class FetchRequest(Contract):
+@wire_model("intake.fetch_request", "1.3")
+class FetchRequest(WireModel):
     feed: FeedConfig
     file: InboxFile
     staging_key: str = Field(description="Stable per workflow and file, so a retry resumes.")
 
 
-@contract("intake.fetched", "1.0")
-class FetchedFile(Contract):
+@wire_model("intake.fetched", "1.0")
+class FetchedFile(WireModel):
     staged_path: str
     sha256: str
     size: int
     resumed_from: int = 0
 
 
-@contract("intake.digest_lookup", "1.0")
-class DigestLookup(Contract):
+@wire_model("intake.digest_lookup", "1.0")
+class DigestLookup(WireModel):
     partner_id: str
     feed: str
     remote_name: str
     sha256: str
 
 
-@contract("intake.known_digest", "1.0")
-class KnownDigest(Contract):
+@wire_model("intake.known_digest", "1.0")
+class KnownDigest(WireModel):
     """Whether these bytes were processed before, and how."""
 
     sha256: str
@@ -216,16 +216,16 @@ class KnownDigest(Contract):
     decided_reason: str | None = None
 
 
-@contract("intake.process_request", "1.3")
-class ProcessRequest(Contract):
+@wire_model("intake.process_request", "1.3")
+class ProcessRequest(WireModel):
     feed: FeedConfig
     file: InboxFile
     fetched: FetchedFile
     received_at: datetime
 
 
-@contract("intake.processed", "1.0")
-class ProcessedFile(Contract):
+@wire_model("intake.processed", "1.0")
+class ProcessedFile(WireModel):
     """What validation decided and where the landed copies are (paths, never contents)."""
 
     outcome: Literal["landed", "quarantined"]
@@ -247,8 +247,8 @@ class ProcessedFile(Contract):
     schema_drift: bool = False
 
 
-@contract("intake.file_decision", "1.0")
-class FileDecision(Contract):
+@wire_model("intake.file_decision", "1.0")
+class FileDecision(WireModel):
     """The end of one file's road: landed, a duplicate, or quarantined, with why."""
 
     remote_name: str
@@ -265,8 +265,8 @@ class FileDecision(Contract):
     schema_drift: bool = False
 
 
-@contract("intake.record_request", "1.3")
-class RecordRequest(Contract):
+@wire_model("intake.record_request", "1.3")
+class RecordRequest(WireModel):
     feed: FeedConfig
     decision: FileDecision
     processed: ProcessedFile | None = None
@@ -274,35 +274,35 @@ class RecordRequest(Contract):
     workflow_id: str
 
 
-@contract("intake.recorded", "1.0")
-class Recorded(Contract):
+@wire_model("intake.recorded", "1.0")
+class Recorded(WireModel):
     first_time: bool
     sequence_warnings: list[str] = Field(default_factory=list)
 
 
-@contract("intake.finish_request", "1.3")
-class FinishRequest(Contract):
+@wire_model("intake.finish_request", "1.3")
+class FinishRequest(WireModel):
     feed: FeedConfig
     decision: FileDecision
     staged_path: str | None = None
 
 
-@contract("intake.finished", "1.0")
-class Finished(Contract):
+@wire_model("intake.finished", "1.0")
+class Finished(WireModel):
     moved_to: str
     report_uploaded: str | None = None
 
 
-@contract("intake.dedupe_request", "1.3")
-class DedupeRequest(Contract):
+@wire_model("intake.dedupe_request", "1.3")
+class DedupeRequest(WireModel):
     feed: FeedConfig
     sha256: str
     parquet_path: str
     received_at: datetime
 
 
-@contract("intake.deduped", "1.0")
-class Deduped(Contract):
+@wire_model("intake.deduped", "1.0")
+class Deduped(WireModel):
     rows_checked: int
     rows_duplicate: int
     unique_parquet_path: str | None = Field(
@@ -310,8 +310,8 @@ class Deduped(Contract):
     )
 
 
-@contract("sftp.deliver_request", "1.2")
-class DeliverRequest(Contract):
+@wire_model("sftp.deliver_request", "1.2")
+class DeliverRequest(WireModel):
     """Put a local file into a partner's outbox exactly once (temp name, then rename)."""
 
     feed: FeedConfig
@@ -321,27 +321,27 @@ class DeliverRequest(Contract):
     size: int
 
 
-@contract("sftp.delivered", "1.0")
-class Delivered(Contract):
+@wire_model("sftp.delivered", "1.0")
+class Delivered(WireModel):
     remote_path: str
     already_there: bool
 
 
-@contract("intake.sla_check", "1.3")
-class SlaCheck(Contract):
+@wire_model("intake.sla_check", "1.3")
+class SlaCheck(WireModel):
     feed: FeedConfig
     now: datetime
 
 
-@contract("intake.sla_result", "1.0")
-class SlaResult(Contract):
+@wire_model("intake.sla_result", "1.0")
+class SlaResult(WireModel):
     breached: bool
     raised_now: bool = False
     deadline: datetime | None = None
 
 
-@contract("intake.alert", "1.0")
-class IntakeAlert(Contract):
+@wire_model("intake.alert", "1.0")
+class IntakeAlert(WireModel):
     partner_id: str
     feed: str
     kind: str
@@ -349,8 +349,8 @@ class IntakeAlert(Contract):
     workflow_id: str
 
 
-@contract("intake.result", "1.0")
-class IntakeRunResult(Contract):
+@wire_model("intake.result", "1.0")
+class IntakeRunResult(WireModel):
     partner_id: str
     feed: str
     decisions: list[FileDecision] = Field(default_factory=list)

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from foundation.wire_model import Contract, contract
+from foundation.wire_model import WireModel, wire_model
 
 ENVELOPE_SCHEMA_VERSION = "1.1"  # 1.1: optional subject
 # A fixed namespace: message ids must be the same on every machine and in every release.
@@ -54,8 +54,8 @@ def _strings(value: Any) -> list[str]:
     return []
 
 
-@contract("messaging.envelope", "1.1")
-class Envelope(Contract):
+@wire_model("messaging.envelope", "1.1")
+class Envelope(WireModel):
     """One event or command on the wire (JSON body of the AMQP message)."""
 
     schema_version: str = Field(
@@ -102,8 +102,8 @@ class Envelope(Contract):
         return int(self.schema_version.split(".")[0])
 
 
-@contract("messaging.publish_request", "1.1")
-class PublishRequest(Contract):
+@wire_model("messaging.publish_request", "1.1")
+class PublishRequest(WireModel):
     """Input of the ``messaging.publish_event`` / ``messaging.publish_stream`` activities."""
 
     envelopes: list[Envelope] = Field(min_length=1, max_length=10_000)
@@ -113,15 +113,15 @@ class PublishRequest(Contract):
     partition_key: str | None = Field(default=None, description="Event Hubs: keeps order per key.")
 
 
-@contract("messaging.publish_result", "1.0")
-class PublishResult(Contract):
+@wire_model("messaging.publish_result", "1.0")
+class PublishResult(WireModel):
     published: int
     message_ids: list[str]
     batches: int
 
 
-@contract("messaging.payout_resolve_command", "1.0")
-class PayoutResolveCommand(Contract):
+@wire_model("messaging.payout_resolve_command", "1.0")
+class PayoutResolveCommand(WireModel):
     """Command ``payout.resolve``: an ops decision on a payout exception, by update."""
 
     payout_id: str = Field(min_length=1, max_length=255)

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from foundation.wire_model import Contract, contract
+from foundation.wire_model import WireModel, wire_model
 from intake.naming import NamingContract
 from onboarding.approvals import ApprovalKind
 from onboarding.stages import Stage
@@ -136,8 +136,8 @@ class Runbook(_Strict):
     notes: str = Field(default="", max_length=4000)
 
 
-@contract("partners.definition", "1.0")
-class PartnerDefinition(Contract):
+@wire_model("partners.definition", "1.0")
+class PartnerDefinition(WireModel):
     """Everything ops submit to onboard a partner (``integrations partners onboard FILE``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -240,8 +240,8 @@ class Approval(BaseModel):
     at: datetime
 
 
-@contract("partners.onboarding_state", "1.1")
-class OnboardingState(Contract):
+@wire_model("partners.onboarding_state", "1.1")
+class OnboardingState(WireModel):
     """Where a partner's onboarding is; carried whole into each continue-as-new run."""
 
     stage: Stage = Stage.REGISTERED
@@ -273,8 +273,8 @@ class OnboardingState(Contract):
     offboarded_reason: str | None = None
 
 
-@contract("partners.onboarding_start", "1.1")
-class OnboardingStart(Contract):
+@wire_model("partners.onboarding_start", "1.1")
+class OnboardingStart(WireModel):
     """Input of the ``PartnerOnboarding`` workflow, id ``partner-<partner_id>``."""
 
     definition: PartnerDefinition
@@ -287,15 +287,15 @@ class OnboardingStart(Contract):
 # --- updates, signals, queries ----------------------------------------------------------------
 
 
-@contract("partners.approval_request", "1.0")
-class ApprovalRequest(Contract):
+@wire_model("partners.approval_request", "1.0")
+class ApprovalRequest(WireModel):
     kind: ApprovalKind
     actor: str = Field(min_length=1, max_length=200)
     note: str = Field(default="", max_length=2000)
 
 
-@contract("partners.contract_change", "1.0")
-class ContractChangeRequest(Contract):
+@wire_model("partners.contract_change", "1.0")
+class ContractChangeRequest(WireModel):
     """Move a live feed to another version of its file contract. The contract's TOML travels
     with the request, so the validator decides without I/O and history shows what was agreed."""
 
@@ -305,16 +305,16 @@ class ContractChangeRequest(Contract):
     reason: str = Field(default="", max_length=2000)
 
 
-@contract("partners.stop_request", "1.0")
-class StopRequest(Contract):
+@wire_model("partners.stop_request", "1.0")
+class StopRequest(WireModel):
     """Offboard the partner (or abandon an onboarding in progress)."""
 
     actor: str = Field(min_length=1, max_length=200)
     reason: str = Field(min_length=1, max_length=2000)
 
 
-@contract("partners.test_file_notice", "1.0")
-class TestFileNotice(Contract):
+@wire_model("partners.test_file_notice", "1.0")
+class TestFileNotice(WireModel):
     """A partner (or ops) says a test file is waiting: check now instead of at the next poll."""
 
     note: str = ""
@@ -326,8 +326,8 @@ class ChecklistItem(BaseModel):
     detail: str = ""
 
 
-@contract("partners.checklist", "1.1")
-class Checklist(Contract):
+@wire_model("partners.checklist", "1.1")
+class Checklist(WireModel):
     partner_id: str
     stage: Stage
     items: list[ChecklistItem]
@@ -342,22 +342,22 @@ class Checklist(Contract):
 # --- activities -------------------------------------------------------------------------------
 
 
-@contract("partners.register_request", "1.0")
-class RegisterRequest(Contract):
+@wire_model("partners.register_request", "1.0")
+class RegisterRequest(WireModel):
     definition: PartnerDefinition
     workflow_id: str
 
 
-@contract("partners.registered", "1.1")
-class Registered(Contract):
+@wire_model("partners.registered", "1.1")
+class Registered(WireModel):
     contracts: dict[str, str] = Field(description="Feed → its file contract's TOML text.")
     keys_before: int = Field(
         default=0, ge=0, description="Keys of earlier onboardings of this partner (revoked)."
     )
 
 
-@contract("partners.key_request", "1.0")
-class KeyRequest(Contract):
+@wire_model("partners.key_request", "1.0")
+class KeyRequest(WireModel):
     """Make (or adopt) one of our SSH keys for the partner, idempotently by ``key_name``."""
 
     partner_id: str = Field(pattern=SLUG)
@@ -368,24 +368,24 @@ class KeyRequest(Contract):
     announce_via: FeedConfig | None = None
 
 
-@contract("partners.credentials_request", "1.0")
-class CredentialsRequest(Contract):
+@wire_model("partners.credentials_request", "1.0")
+class CredentialsRequest(WireModel):
     """Pin the host key and import the PGP key (on the file workers, which hold the keyring)."""
 
     feed: FeedConfig
     pgp: PartnerPgp | None = None
 
 
-@contract("partners.credentials", "1.0")
-class Credentials(Contract):
+@wire_model("partners.credentials", "1.0")
+class Credentials(WireModel):
     host_key_fingerprint: str
     authenticated: bool = Field(description="Our key already logs in (the partner installed it).")
     detail: str = ""
     pgp_fingerprint: str | None = None
 
 
-@contract("partners.key_record", "1.0")
-class KeyRecord(Contract):
+@wire_model("partners.key_record", "1.0")
+class KeyRecord(WireModel):
     partner_id: str
     key: SshKeyRef
     status: Literal["active", "issued"]
@@ -393,8 +393,8 @@ class KeyRecord(Contract):
     pgp_fingerprint: str | None = None
 
 
-@contract("partners.test_check_request", "1.0")
-class TestCheckRequest(Contract):
+@wire_model("partners.test_check_request", "1.0")
+class TestCheckRequest(WireModel):
     feed: FeedConfig
     test_folder: str
     contract_text: str
@@ -403,8 +403,8 @@ class TestCheckRequest(Contract):
     at: datetime
 
 
-@contract("partners.test_check", "1.1")
-class TestCheck(Contract):
+@wire_model("partners.test_check", "1.1")
+class TestCheck(WireModel):
     """What the look into the test folder found: nothing, or one file validated (not landed)."""
 
     reachable: bool
@@ -420,20 +420,20 @@ class DeliverAnswer(BaseModel):
     size: int
 
 
-@contract("partners.stage_change", "1.0")
-class StageChange(Contract):
+@wire_model("partners.stage_change", "1.0")
+class StageChange(WireModel):
     partner_id: str
     stage: Stage
 
 
-@contract("partners.go_live_request", "1.0")
-class GoLiveRequest(Contract):
+@wire_model("partners.go_live_request", "1.0")
+class GoLiveRequest(WireModel):
     partner_id: str
     feeds: list[FeedConfig]
 
 
-@contract("partners.cut_over_request", "1.0")
-class CutOverRequest(Contract):
+@wire_model("partners.cut_over_request", "1.0")
+class CutOverRequest(WireModel):
     partner_id: str
     feeds: list[FeedConfig] = Field(description="The feeds' configs on the new key.")
     old_key: str
@@ -441,33 +441,33 @@ class CutOverRequest(Contract):
     at: datetime
 
 
-@contract("partners.key_probe", "1.0")
-class KeyProbe(Contract):
+@wire_model("partners.key_probe", "1.0")
+class KeyProbe(WireModel):
     feed: FeedConfig
 
 
-@contract("partners.key_probed", "1.0")
-class KeyProbed(Contract):
+@wire_model("partners.key_probed", "1.0")
+class KeyProbed(WireModel):
     authenticated: bool
     detail: str = ""
 
 
-@contract("partners.contract_install", "1.0")
-class ContractInstall(Contract):
+@wire_model("partners.contract_install", "1.0")
+class ContractInstall(WireModel):
     feed: FeedConfig = Field(description="The feed's config on the new contract.")
     contract_text: str
 
 
-@contract("partners.offboard_request", "1.0")
-class OffboardWork(Contract):
+@wire_model("partners.offboard_request", "1.0")
+class OffboardWork(WireModel):
     partner_id: str
     feeds: list[str]
     key_names: list[str]
     live: bool
 
 
-@contract("partners.remove_keys", "1.0")
-class RemoveKeys(Contract):
+@wire_model("partners.remove_keys", "1.0")
+class RemoveKeys(WireModel):
     key_names: list[str]
 
 

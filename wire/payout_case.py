@@ -8,14 +8,14 @@ from typing import Literal
 
 from pydantic import Field
 
-from foundation.wire_model import Contract, contract
+from foundation.wire_model import WireModel, wire_model
 from payouts.reconciliation import DepositMatch, PayoutReconciliation
 
 PayoutStatus = Literal["awaiting_report", "awaiting_deposit", "reconciled", "exception", "resolved"]
 
 
-@contract("payout.report_ref", "1.1")
-class ReportRef(Contract):
+@wire_model("payout.report_ref", "1.1")
+class ReportRef(WireModel):
     """The PSP's payout report, landed by file intake (claim check: paths, never rows)."""
 
     payouts_path: str
@@ -28,8 +28,8 @@ class ReportRef(Contract):
     )
 
 
-@contract("payout.report_part_landed", "1.0")
-class ReportPartLanded(Contract):
+@wire_model("payout.report_part_landed", "1.0")
+class ReportPartLanded(WireModel):
     """File intake landed one part of a PSP's daily report (hand-off ``psp_report``)."""
 
     partner_id: str
@@ -40,8 +40,8 @@ class ReportPartLanded(Contract):
     sha256: str
 
 
-@contract("payout.report_handoff", "1.0")
-class ReportHandoff(Contract):
+@wire_model("payout.report_handoff", "1.0")
+class ReportHandoff(WireModel):
     complete: bool = Field(description="False while the day's report still misses a part.")
     report_id: str | None = None
     payouts: int = 0
@@ -51,8 +51,8 @@ class ReportHandoff(Contract):
     events_associated: int = Field(default=0, description="Waiting webhook events now tied.")
 
 
-@contract("payout.statement_landed", "1.0")
-class StatementLanded(Contract):
+@wire_model("payout.statement_landed", "1.0")
+class StatementLanded(WireModel):
     """File intake landed a bank statement (hand-off ``bank_statement``)."""
 
     partner_id: str
@@ -60,43 +60,43 @@ class StatementLanded(Contract):
     sha256: str
 
 
-@contract("payout.statement_handoff", "1.0")
-class StatementHandoff(Contract):
+@wire_model("payout.statement_handoff", "1.0")
+class StatementHandoff(WireModel):
     credits: int
     signalled: int = Field(description="Open Payout workflows handed the statement.")
     duplicate: bool = False
 
 
-@contract("payout.statement_ref", "1.0")
-class StatementRef(Contract):
+@wire_model("payout.statement_ref", "1.0")
+class StatementRef(WireModel):
     """A bank statement (BAI2 or camt.053/054) landed by file intake."""
 
     path: str
 
 
-@contract("payout.reconcile_request", "1.1")
-class ReconcileRequest(Contract):
+@wire_model("payout.reconcile_request", "1.1")
+class ReconcileRequest(WireModel):
     payout_id: str
     report: ReportRef
 
 
-@contract("payout.deposit_request", "1.1")
-class DepositRequest(Contract):
+@wire_model("payout.deposit_request", "1.1")
+class DepositRequest(WireModel):
     payout_id: str
     report: ReportRef
     statements: list[StatementRef]
     window_days: int = 3
 
 
-@contract("payout.resolve", "1.0")
-class Resolve(Contract):
+@wire_model("payout.resolve", "1.0")
+class Resolve(WireModel):
     actor: str = Field(min_length=1, max_length=200)
     reason: str = Field(min_length=1, max_length=2000)
     resolution: Literal["accept_as_is", "adjusted", "written_off"] = "accept_as_is"
 
 
-@contract("payout.state", "1.0")
-class PayoutState(Contract):
+@wire_model("payout.state", "1.0")
+class PayoutState(WireModel):
     payout_id: str
     provider: str
     status: PayoutStatus = "awaiting_report"

@@ -16,14 +16,14 @@ from datetime import datetime
 
 from pydantic import Field
 
-from foundation.wire_model import Contract, contract
+from foundation.wire_model import WireModel, wire_model
 
 PSP_EVENT_SIGNAL = "psp_event"
 PAYOUT_WORKFLOW = "Payout"
 
 
-@contract("payout.start", "1.0")
-class PayoutStart(Contract):
+@wire_model("payout.start", "1.0")
+class PayoutStart(WireModel):
     """Input of ``Payout`` when a webhook is the first thing we hear of a payout."""
 
     payout_id: str = Field(min_length=1, max_length=255, description="The PSP's payout id.")
@@ -32,8 +32,8 @@ class PayoutStart(Contract):
     )
 
 
-@contract("payout.psp_event", "1.0")
-class PspEvent(Contract):
+@wire_model("payout.psp_event", "1.0")
+class PspEvent(WireModel):
     """One verified PSP webhook event, reduced to the fields reconciliation uses."""
 
     provider: str

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from foundation.wire_model import Contract, contract
+from foundation.wire_model import WireModel, wire_model
 from payroll.amounts import Totals
 from payroll.reconciliation import PayException
 from payroll.roster import InputError
@@ -41,16 +41,16 @@ RunStatus = Literal[
 PROVIDER_FINAL = frozenset({"completed", "failed"})
 
 
-@contract("payroll.file_ref", "1.0")
-class FileRef(Contract):
+@wire_model("payroll.file_ref", "1.0")
+class FileRef(WireModel):
     """A landed file (claim check): path in the landing zone and its SHA-256."""
 
     path: str = Field(min_length=1)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
-@contract("payroll.enrolment", "1.0")
-class Enrolment(Contract):
+@wire_model("payroll.enrolment", "1.0")
+class Enrolment(WireModel):
     """Benefit elections from X12 834 files: each the ``<sha>.translated.json`` that
     ``edi.accept`` wrote beside the landed raw file (only transaction sets that passed pyx12
     validation are in it). Members stay in that file (PII): the run reads it by reference."""
@@ -70,8 +70,8 @@ class Enrolment(Contract):
         return self
 
 
-@contract("payroll.bank", "1.0")
-class BankTarget(Contract):
+@wire_model("payroll.bank", "1.0")
+class BankTarget(WireModel):
     """Where the direct-deposit file goes (a registered bank feed: its SFTP outbox and PGP key)
     and who originates it (NACHA file and batch header fields)."""
 
@@ -86,8 +86,8 @@ class BankTarget(Contract):
     origin_name: str = Field(max_length=23)
 
 
-@contract("payroll.start", "1.1")
-class PayrollStart(Contract):
+@wire_model("payroll.start", "1.1")
+class PayrollStart(WireModel):
     """Input of ``PayrollRun``. The workflow id must be ``payroll-<run_key>``: company and period
     are the run's idempotency key, so the same run started twice is the same workflow."""
 
@@ -146,8 +146,8 @@ def run_workflow_id(start: PayrollStart) -> str:
     return f"payroll-{start.run_key}"
 
 
-@contract("payroll.provider_status", "1.0")
-class ProviderStatus(Contract):
+@wire_model("payroll.provider_status", "1.0")
+class ProviderStatus(WireModel):
     """Signal ``provider_status``: the provider's run changed status (webhook or poll)."""
 
     provider_run_id: str
@@ -155,8 +155,8 @@ class ProviderStatus(Contract):
     event_id: str = ""
 
 
-@contract("payroll.decision", "1.0")
-class Decision(Contract):
+@wire_model("payroll.decision", "1.0")
+class Decision(WireModel):
     """Update ``approve`` or ``reject``."""
 
     actor: str = Field(min_length=1, max_length=200)
@@ -166,8 +166,8 @@ class Decision(Contract):
     )
 
 
-@contract("payroll.state", "1.1")
-class PayrollState(Contract):
+@wire_model("payroll.state", "1.1")
+class PayrollState(WireModel):
     """Query ``status``: where the run is (no PII: masked values only)."""
 
     workflow_id: str
@@ -197,14 +197,14 @@ class PayrollState(Contract):
 # --- activities ------------------------------------------------------------------------------
 
 
-@contract("payroll.prepare_request", "1.1")
-class PrepareRequest(Contract):
+@wire_model("payroll.prepare_request", "1.1")
+class PrepareRequest(WireModel):
     workflow_id: str
     start: PayrollStart
 
 
-@contract("payroll.prepared", "1.1")
-class Prepared(Contract):
+@wire_model("payroll.prepared", "1.1")
+class Prepared(WireModel):
     employees: int
     batches: int
     expected: Totals | None = None
@@ -215,8 +215,8 @@ class Prepared(Contract):
     error_report: str | None = Field(default=None, description="Full CSV report (masked).")
 
 
-@contract("payroll.provider_call", "1.1")
-class ProviderCall(Contract):
+@wire_model("payroll.provider_call", "1.1")
+class ProviderCall(WireModel):
     """One provider call of a run; ``batch`` numbers the employee batch for ``submit_batch``."""
 
     workflow_id: str
@@ -225,15 +225,15 @@ class ProviderCall(Contract):
     batch: int = 0
 
 
-@contract("payroll.reconcile_request", "1.0")
-class ReconcileRequest(Contract):
+@wire_model("payroll.reconcile_request", "1.0")
+class ReconcileRequest(WireModel):
     workflow_id: str
     provider_run_id: str
     expected_ref: FileRef
 
 
-@contract("payroll.reconciled", "1.0")
-class Reconciled(Contract):
+@wire_model("payroll.reconciled", "1.0")
+class Reconciled(WireModel):
     expected: Totals
     reported: Totals
     exceptions: list[PayException] = Field(default_factory=list, description="The first 50.")
@@ -242,16 +242,16 @@ class Reconciled(Contract):
     exceptions_ref: FileRef | None = None
 
 
-@contract("payroll.pay_request", "1.1")
-class PayRequest(Contract):
+@wire_model("payroll.pay_request", "1.1")
+class PayRequest(WireModel):
     workflow_id: str
     start: PayrollStart
     report_ref: FileRef = Field(description="The provider's report: its net is what is paid.")
     approved_at: datetime = Field(description="File creation time: rebuilds give equal bytes.")
 
 
-@contract("payroll.deposit_file", "1.0")
-class DepositFile(Contract):
+@wire_model("payroll.deposit_file", "1.0")
+class DepositFile(WireModel):
     """The encrypted direct-deposit file, ready for ``sftp.deliver`` (claim check)."""
 
     delivery: DeliverRequest
@@ -260,24 +260,24 @@ class DepositFile(Contract):
     plain_sha256: str
 
 
-@contract("payroll.gl_request", "1.1")
-class GlRequest(Contract):
+@wire_model("payroll.gl_request", "1.1")
+class GlRequest(WireModel):
     workflow_id: str
     start: PayrollStart
     report_ref: FileRef
     posting_date: date
 
 
-@contract("payroll.gl_export", "1.0")
-class GlExport(Contract):
+@wire_model("payroll.gl_export", "1.0")
+class GlExport(WireModel):
     file: FileRef
     debit_cents: int
     credit_cents: int
     lines: int
 
 
-@contract("payroll.record", "1.1")
-class RunRecord(Contract):
+@wire_model("payroll.record", "1.1")
+class RunRecord(WireModel):
     """The run's row in ``payroll_runs`` (upserted at each step)."""
 
     workflow_id: str

@@ -1,4 +1,4 @@
-"""Imports every module that registers contracts, so ``all_contracts()`` sees them all."""
+"""Imports every module that registers contracts, so ``all_wire_models()`` sees them all."""
 
 from ach_returns import state_machine
 from edi import results as edi_results

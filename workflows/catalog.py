@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from foundation.wire_model import Contract
+from foundation.wire_model import WireModel
 from wire.ach import AchReturnStart
 from wire.demo import DemoInput
 from wire.edi import AckWaitStart
@@ -32,7 +32,7 @@ Queue = Literal["general", "sftp"]
 class WorkflowSpec:
     name: str  # the Temporal workflow type
     workflow: type
-    input: type[Contract]
+    input: type[WireModel]
     queue: Queue
     id_prefix: str
     summary: str

@@ -30,7 +30,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from app.api.payroll_webhook import payroll_webhook_router
 from app.api.webhooks import webhooks_router
 from app.auth import require_bearer
-from foundation.wire_model import Contract
+from foundation.wire_model import WireModel
 from relays.inbox import InboxRelay
 from runtime.settings import Settings
 from workflows.catalog import CATALOG, WorkflowSpec
@@ -140,10 +140,10 @@ def create_app(
     router = APIRouter(prefix="/v1", dependencies=[Depends(auth)], tags=["workflows"])
 
     def add_start_route(spec: WorkflowSpec) -> None:
-        input_model: type[Contract] = spec.input
+        input_model: type[WireModel] = spec.input
 
         async def start(
-            body: Contract,
+            body: WireModel,
             response: Response,
             idempotency_key: str = Header(
                 alias="Idempotency-Key",

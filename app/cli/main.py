@@ -36,14 +36,16 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Payload-encryption key ring: generate and rotate.")
 workflow_app = typer.Typer(help="Start and inspect workflows (same ids as `temporal workflow`).")
-contracts_app = typer.Typer(help="Data contracts: export JSON Schemas, check compatibility.")
+schemas_app = typer.Typer(help="Wire models' JSON Schemas: export them, check compatibility.")
 feeds_app = typer.Typer(help="Partner feeds: register, schedule, pause, trigger, score.")
 payouts_app = typer.Typer(
     help="PSP payouts: show a payout's reconciliation, hand it files, resolve."
 )
 app.add_typer(keys_app, name="keys")
 app.add_typer(workflow_app, name="workflow")
-app.add_typer(contracts_app, name="contracts")
+app.add_typer(schemas_app, name="schemas")
+# The old name, kept for scripts written before "contract" came to mean file contracts only.
+app.add_typer(schemas_app, name="contracts", hidden=True)
 app.add_typer(feeds_app, name="feeds")
 app.add_typer(payouts_app, name="payouts")
 app.add_typer(webhooks_app, name="webhooks")
@@ -277,7 +279,7 @@ def workflow_start(
 # --- contracts --------------------------------------------------------------------------------
 
 
-@contracts_app.command("export")
+@schemas_app.command("export")
 def contracts_export() -> None:
     """Write every contract's JSON Schema to wire/json_schemas/."""
     from wire.schemas import export
@@ -286,7 +288,7 @@ def contracts_export() -> None:
     typer.echo(f"wrote {len(written)} schema file(s)")
 
 
-@contracts_app.command("check")
+@schemas_app.command("check")
 def contracts_check() -> None:
     """Fail when a contract changed incompatibly without a new major version."""
     from wire.schemas import check
@@ -296,7 +298,7 @@ def contracts_check() -> None:
         typer.echo(problem, err=True)
     if problems:
         raise typer.Exit(1)
-    typer.echo("contracts compatible with the exported schemas")
+    typer.echo("wire models compatible with the exported schemas")
 
 
 # --- feeds ------------------------------------------------------------------------------------
