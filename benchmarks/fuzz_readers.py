@@ -7,7 +7,7 @@ For each reader (the kinds of ``integrations inspect``), each case takes a seed 
 from ``../shared/corpus`` (and a synthetic Acme customers CSV for the intake contract), applies
 one to three mutations — byte flips, truncation (anywhere, or right after a record), duplicated
 or deleted records, digits swapped for superscript / Arabic-Indic / full-width ones, exponent and
-overlong amounts, huge fields — and reads it through ``readers.inspection.inspect_file``
+overlong amounts, huge fields — and reads it through ``app.cli.inspection.inspect_file``
 in a forked child with a deadline and a memory limit (``readers.bounded_call``), exactly as
 ``integrations inspect`` does.
 
@@ -33,8 +33,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Final
 
+from app.cli.inspection import Kind, Limits, inspect_file
 from readers.bounded_call import call_bounded
-from readers.inspection import Kind, Limits, inspect_file
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 CORPUS: Final = ROOT.parent / "shared" / "corpus"

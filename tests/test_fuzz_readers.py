@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from app.cli.inspection import Limits, inspect_file
 from benchmarks.fuzz_readers import (
     CORPUS,
     INTAKE_CONTRACT,
@@ -21,7 +22,6 @@ from benchmarks.fuzz_readers import (
     seeds,
 )
 from readers.bounded_call import call_bounded
-from readers.inspection import Limits, inspect_file
 
 HOSTILE = Path(__file__).resolve().parent / "fixtures/hostile"
 

@@ -12,7 +12,7 @@ import pytest
 
 from app.cli import support as cli_support
 from app.cli.exit_codes import ExitCode
-from readers.inspection import Kind, Limits, detect, inspect_bounded, scrub
+from app.cli.inspection import Kind, Limits, detect, inspect_bounded, scrub
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared/corpus"
 HOSTILE = Path(__file__).resolve().parent / "fixtures/hostile"

@@ -17,7 +17,7 @@ import typer
 
 from app.cli import support as cli_support
 from app.cli.exit_codes import ExitCode
-from readers.inspection import (
+from app.cli.inspection import (
     READERS,
     InspectResult,
     Limits,
