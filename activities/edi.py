@@ -40,6 +40,7 @@ from runtime.settings import Settings
 from stores.edi import allocate_outbound, record_inbound
 from wire.edi import AcceptRequest, AcceptSummary, Outcome
 from wire.intake import DeliverRequest
+from wire.workflow_ids import workflow_id
 
 T = TypeVar("T")
 DB_TIMEOUT = 60.0
@@ -47,7 +48,7 @@ DB_TIMEOUT = 60.0
 
 def ack_wait_id(partner_id: str, control_number: str) -> str:
     """``edi-ack-<partner>-<isa13>``; our GS06 is our ISA13, so a 997's AK102 names it too."""
-    return f"edi-ack-{partner_id}-{int(control_number):09d}"
+    return workflow_id("EdiAckWait", f"{partner_id}-{int(control_number):09d}")
 
 
 def edi_limits(settings: Settings) -> Limits:

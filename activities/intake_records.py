@@ -37,6 +37,7 @@ from wire.intake import (
     SlaCheck,
     SlaResult,
 )
+from wire.workflow_ids import schedule_id
 
 log = logging.getLogger(__name__)
 
@@ -353,7 +354,7 @@ class IntakeRecords:
                 alert.message,
             )
         if alert.kind in PAUSING_ALERTS and self.client is not None:
-            handle = self.client.get_schedule_handle(f"intake-{alert.partner_id}-{alert.feed}")
+            handle = self.client.get_schedule_handle(schedule_id(alert.partner_id, alert.feed))
             try:
                 await handle.pause(note=f"paused by alert {alert.kind}: {alert.message[:200]}")
             except Exception as exc:  # a manual trigger may have no schedule; the alert stands

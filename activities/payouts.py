@@ -33,10 +33,10 @@ from payouts import (
 )
 from payouts.psp_report import PspReport
 from payouts.reconciliation import DepositMatch, PayoutReconciliation
-from relays.inbox import workflow_id
 from runtime.settings import Settings
 from stores import payout_reports
 from stores.inbox import associate_many
+from wire import workflow_ids as ids
 from wire.payout_case import (
     DepositRequest,
     ReconcileRequest,
@@ -177,7 +177,7 @@ class PayoutActivities:
                 await client.start_workflow(
                     PAYOUT_WORKFLOW,
                     PayoutStart(payout_id=payout_id, provider=landed.partner_id),
-                    id=workflow_id(payout_id),
+                    id=ids.workflow_id("Payout", payout_id),
                     task_queue=settings.task_queue_general,
                     start_signal="report_landed",
                     start_signal_args=[ref],

@@ -45,6 +45,7 @@ from devstack.localstack.temporal import LocalTemporal
 from runtime.settings import Settings, to_environment
 from stores.migrations import migrate
 from wire.search_attributes import dev_server_flags
+from wire.workflow_ids import workflow_id
 
 SECRET = "whsec_" + secrets.token_hex(16)
 LAG_SQL = """
@@ -210,7 +211,7 @@ def start_api(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
 
 
 async def signalled(client: Client, payout_id: str) -> int:
-    history = await client.get_workflow_handle(f"payout-{payout_id}").fetch_history()
+    history = await client.get_workflow_handle(workflow_id("Payout", payout_id)).fetch_history()
     return sum(
         1
         for e in history.events

@@ -35,6 +35,7 @@ from adapters.messaging import envelope as wire
 from adapters.messaging.errors import DEAD_LETTER_REASONS, PoisonMessage, is_transient
 from adapters.messaging.metrics import COMMANDS, DEAD_LETTERED, IN_FLIGHT
 from foundation.wire_model import WireModel
+from wire import workflow_ids as ids
 from wire.messaging import Envelope, PayoutResolveCommand
 from wire.payout_case import Resolve
 from wire.payouts import PAYOUT_WORKFLOW, PSP_EVENT_SIGNAL, PayoutStart, PspEvent
@@ -67,7 +68,7 @@ ROUTES: dict[str, CommandRoute] = {
             payload=PspEvent,
             action="signal_with_start",
             workflow=PAYOUT_WORKFLOW,
-            workflow_id=lambda e: f"payout-{e.payout_id}",
+            workflow_id=lambda e: ids.workflow_id("Payout", e.payout_id),
             handler=PSP_EVENT_SIGNAL,
             start=lambda e: PayoutStart(payout_id=e.payout_id, provider=e.provider),
         ),
@@ -76,7 +77,7 @@ ROUTES: dict[str, CommandRoute] = {
             payload=PayoutResolveCommand,
             action="update",
             workflow=PAYOUT_WORKFLOW,
-            workflow_id=lambda c: f"payout-{c.payout_id}",
+            workflow_id=lambda c: ids.workflow_id("Payout", c.payout_id),
             handler="resolve",
             arg=lambda c: Resolve(actor=c.actor, reason=c.reason, resolution=c.resolution),
         ),

@@ -40,6 +40,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from relays.loop import Backoff, PassOutcome, run_passes
 from runtime.settings import Settings
 from stores.inbox import STRIPE, event_object
+from wire import workflow_ids as ids
 from wire.payouts import PAYOUT_WORKFLOW, PSP_EVENT_SIGNAL, PayoutStart, PspEvent
 
 log = logging.getLogger(__name__)
@@ -87,10 +88,6 @@ SELECT count(*) FILTER (WHERE {_WAITING}) AS backlog,
 FROM webhook_inbox
 WHERE forwarded_at IS NULL
 """  # noqa: S608 - constant fragments only
-
-
-def workflow_id(payout_id: str) -> str:
-    return f"payout-{payout_id}"
 
 
 @dataclass(frozen=True)
@@ -198,7 +195,7 @@ class InboxRelay:
         await self.client.start_workflow(
             PAYOUT_WORKFLOW,
             PayoutStart(payout_id=row["payout_id"], provider=row["provider"]),
-            id=workflow_id(row["payout_id"]),
+            id=ids.workflow_id("Payout", row["payout_id"]),
             task_queue=self.task_queue,
             start_signal=PSP_EVENT_SIGNAL,
             start_signal_args=[event],

@@ -29,6 +29,7 @@ from nacha.batch_header import BatchHeader, format_batch_header
 from nacha.entry_detail import EntryDetail, format_entry_detail
 from nacha.file_header import format_file_header
 from runtime.settings import Settings
+from wire import workflow_ids as ids
 from wire.ach import AchReturnStart, IngestRequest, IngestSummary
 from wire.search_attributes import ach_return_search_attributes
 
@@ -44,7 +45,7 @@ def lookup_key(settings: Settings) -> bytes:
 
 
 def workflow_id(original_trace: str) -> str:
-    return f"ach-return-{original_trace}"
+    return ids.workflow_id("AchReturn", original_trace)
 
 
 # --- originations -------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from temporalio.service import RPCError
 
 from runtime.settings import Settings
 from wire.intake import FeedConfig, IntakeRequest
+from wire.workflow_ids import schedule_id
 
 
 class FeedConfigError(ValueError):
@@ -116,7 +117,7 @@ async def register_feed(
 async def set_paused(
     pool: asyncpg.Pool, client: Client, partner_id: str, feed: str, paused: bool, note: str
 ) -> None:
-    handle = client.get_schedule_handle(f"intake-{partner_id}-{feed}")
+    handle = client.get_schedule_handle(schedule_id(partner_id, feed))
     if paused:
         await handle.pause(note=note)
     else:
@@ -130,7 +131,7 @@ async def set_paused(
 
 
 async def trigger(client: Client, partner_id: str, feed: str) -> None:
-    await client.get_schedule_handle(f"intake-{partner_id}-{feed}").trigger(
+    await client.get_schedule_handle(schedule_id(partner_id, feed)).trigger(
         overlap=ScheduleOverlapPolicy.SKIP
     )
 
@@ -139,7 +140,7 @@ async def backfill(
     client: Client, partner_id: str, feed: str, start: datetime, end: datetime
 ) -> None:
     """Run the ticks between ``start`` and ``end`` one after another (buffered, never parallel)."""
-    await client.get_schedule_handle(f"intake-{partner_id}-{feed}").backfill(
+    await client.get_schedule_handle(schedule_id(partner_id, feed)).backfill(
         ScheduleBackfill(start_at=start, end_at=end, overlap=ScheduleOverlapPolicy.BUFFER_ALL)
     )
 
@@ -164,7 +165,7 @@ async def list_feeds(pool: asyncpg.Pool, client: Client) -> list[FeedStatus]:
         paused, next_run = None, None
         try:
             desc = await client.get_schedule_handle(
-                f"intake-{row['partner_id']}-{row['feed']}"
+                schedule_id(row["partner_id"], row["feed"])
             ).describe()
             paused = desc.schedule.state.paused
             upcoming = desc.info.next_action_times
@@ -226,3 +227,21 @@ async def scorecard(
         )
         card.append(item)
     return card
+
+
+QUARANTINED_SQL = """
+SELECT remote_name, sha256, size_bytes, decided_at, reason, rows_total, rows_invalid, workflow_id
+  FROM intake_events
+ WHERE partner_id = $1 AND feed = $2 AND outcome = 'quarantined'
+   AND decided_at >= now() - $3::interval
+ ORDER BY decided_at DESC, intake_event_id DESC
+"""
+
+
+async def quarantined(
+    pool: asyncpg.Pool, partner_id: str, feed: str, days: int = 30
+) -> list[dict[str, Any]]:
+    """A feed's quarantined files over the last ``days``, newest first (no file contents: the
+    partner's ``quarantine/<name>`` and ``outbox/<name>.errors.csv`` hold the file and report)."""
+    rows = await pool.fetch(QUARANTINED_SQL, partner_id, feed, timedelta(days=days))
+    return [dict(row) for row in rows]

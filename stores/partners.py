@@ -33,10 +33,10 @@ from intake.file_contract import load_contract
 from onboarding.stages import Stage
 from runtime.settings import Settings
 from stores.feeds import register_feed
+from wire import workflow_ids as ids
 from wire.intake import BUILT_IN_CONTRACTS, FeedConfig
 from wire.partners import KeyRecord, PartnerDefinition, SshKeyRef
-
-WORKFLOW_PREFIX = "partner"
+from wire.workflow_ids import schedule_id
 
 # The older partners.status column keeps its coarser meaning for existing readers.
 _STATUS = {
@@ -54,7 +54,7 @@ class PartnerDefinitionError(ValueError):
 
 
 def workflow_id(partner_id: str) -> str:
-    return f"{WORKFLOW_PREFIX}-{partner_id}"
+    return ids.workflow_id("PartnerOnboarding", partner_id)
 
 
 # --- definitions ------------------------------------------------------------------------------
@@ -263,7 +263,7 @@ async def offboard(
     files, the manifest and the audit log are kept. Returns the Schedules deleted now."""
     deleted = []
     for feed in feeds:
-        handle = client.get_schedule_handle(f"intake-{partner_id}-{feed}")
+        handle = client.get_schedule_handle(schedule_id(partner_id, feed))
         try:
             await handle.pause(note=f"partner {partner_id} offboarded")
             await handle.delete()

@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -139,6 +141,8 @@ def test_dev_up_runs_the_demos_encrypted_and_again_after_dev_down(stack_dir: Pat
     )
     assert "123-45-6789" in decoded.stdout
 
+    check_supervision(stack_dir)
+
     down = _run(stack_dir, "dev", "down")
     assert down.returncode == 0, down.stderr
     assert [p for p in PORTS if port_open(p)] == []
@@ -158,6 +162,29 @@ def test_dev_up_runs_the_demos_encrypted_and_again_after_dev_down(stack_dir: Pat
     check_domain_demos(stack_dir, again.stdout, run=2)
     assert _run(stack_dir, "dev", "down").returncode == 0
     assert [p for p in PORTS if port_open(p)] == []
+
+
+def _status_rows(stack_dir: Path) -> dict[str, list[str]]:
+    status = _run(stack_dir, "dev", "status")
+    assert status.returncode == 0, status.stderr
+    return {line.split()[0]: line.split() for line in status.stdout.splitlines()[1:-1]}
+
+
+def check_supervision(stack_dir: Path) -> None:
+    """The detached stack's supervisor restarts a killed worker; `dev status` shows it."""
+    rows = _status_rows(stack_dir)
+    assert set(rows) >= {"temporal", "codec-server", "worker", "api", "payroll-sim"}
+    assert rows["api"][1:] == [rows["api"][1], str(API_PORT), "0", "running"]
+    worker_pid = int(rows["worker"][1])
+    os.kill(worker_pid, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while (rows := _status_rows(stack_dir))["worker"][3] != "1":
+        assert time.monotonic() < deadline, rows
+        time.sleep(0.5)
+    assert int(rows["worker"][1]) != worker_pid and rows["worker"][4] == "running"
+    supervisor_log = (stack_dir / ".dev" / "logs" / "supervisor.log").read_text()
+    assert "worker exited with -9" in supervisor_log
+    assert f"worker restarted (pid {rows['worker'][1]}, restart 1)" in supervisor_log
 
 
 def _line(stdout: str, prefix: str) -> str:

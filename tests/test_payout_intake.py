@@ -16,12 +16,12 @@ from temporalio.client import Client, WorkflowHandle
 
 from devstack.localstack.sshd import LocalSshd
 from intake.naming import NamingContract
-from relays.inbox import workflow_id
 from runtime.settings import Settings
 from stores.feeds import register_feed
 from tests.test_payout_workflow import PAYOUT_COLUMNS, TXN_COLUMNS, camt_statement
 from wire.intake import FeedConfig, FeedSchedule, IntakeRequest, IntakeRunResult, SftpSource
 from wire.payout_case import PayoutState
+from wire.workflow_ids import workflow_id as _workflow_id
 
 DAY = date(2024, 5, 2)
 
@@ -151,12 +151,16 @@ async def test_report_parts_over_sftp_reconcile_once_and_a_statement_settles_the
     tied = await pool.fetchval("SELECT payout_id FROM webhook_inbox WHERE provider = $1", partner)
     assert tied == good
 
-    bad_state = await wait_status(client.get_workflow_handle(workflow_id(bad)), "awaiting_deposit")
+    bad_state = await wait_status(
+        client.get_workflow_handle(_workflow_id("Payout", bad)), "awaiting_deposit"
+    )
     assert bad_state.reconciliation is not None
     assert bad_state.reconciliation.status == "exception"
     kinds = {d.kind for d in bad_state.reconciliation.discrepancies}
     assert kinds == {"amount_mismatch"}, bad_state.reconciliation.discrepancies
-    good_handle: WorkflowHandle[object, PayoutState] = client.get_workflow_handle(workflow_id(good))
+    good_handle: WorkflowHandle[object, PayoutState] = client.get_workflow_handle(
+        _workflow_id("Payout", good)
+    )
     good_state = await wait_status(good_handle, "awaiting_deposit")
     assert good_state.reconciliation is not None
     assert good_state.reconciliation.status == "reconciled"
@@ -173,7 +177,9 @@ async def test_report_parts_over_sftp_reconcile_once_and_a_statement_settles_the
     assert [d.outcome for d in result.decisions] == ["landed"], result.decisions
     final = await wait_status(good_handle, "reconciled")
     assert final.deposit is not None and final.deposit.status == "matched"
-    bad_final = await wait_status(client.get_workflow_handle(workflow_id(bad)), "exception")
+    bad_final = await wait_status(
+        client.get_workflow_handle(_workflow_id("Payout", bad)), "exception"
+    )
     # Itemised: the report's amount mismatch, and the deposit the statement does not hold.
     assert bad_state.reconciliation.discrepancies[0].message in bad_final.exception_reasons
     assert bad_final.deposit is not None and bad_final.deposit.status == "not_found"

@@ -35,10 +35,11 @@ from adapters.webhook_signatures import (
 )
 from app.api.server import create_app
 from devstack.localstack.ports import free_port
-from relays.inbox import InboxRelay, workflow_id
+from relays.inbox import InboxRelay
 from runtime.settings import Settings
 from stores.inbox import associate
 from wire.payouts import PspEvent
+from wire.workflow_ids import workflow_id as _workflow_id
 
 STRIPE_OLD = "whsec_" + secrets.token_hex(16)
 STRIPE_NEW = "whsec_" + secrets.token_hex(16)
@@ -177,7 +178,7 @@ async def drain(relay: InboxRelay, timeout: float = 60.0) -> None:
 
 async def signals(client: Client, payout_id: str) -> list[PspEvent]:
     """The psp_event signals in the payout workflow's history, decoded."""
-    history = await client.get_workflow_handle(workflow_id(payout_id)).fetch_history()
+    history = await client.get_workflow_handle(_workflow_id("Payout", payout_id)).fetch_history()
     found: list[PspEvent] = []
     for event in history.events:
         if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
@@ -387,7 +388,7 @@ async def test_relay_forwards_each_event_once_without_a_worker(
     assert sorted(s.event_id for s in got) == sorted(e["id"] for e in events)
     paid = next(s for s in got if s.type == "payout.paid")
     assert (paid.amount_minor, paid.currency, paid.status) == (123_45, "usd", "paid")
-    desc = await client.get_workflow_handle(workflow_id(payout_id)).describe()
+    desc = await client.get_workflow_handle(_workflow_id("Payout", payout_id)).describe()
     assert desc.workflow_type == "Payout"
     assert desc.status == WorkflowExecutionStatus.RUNNING  # no worker: it just waits
     rows = await inbox_rows(pool, "stripe", [e["id"] for e in events])

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from foundation.wire_model import WireModel, wire_model
 from intake.naming import NamingContract
+from wire import workflow_ids
 
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 NACHA_CONTRACT = "nacha.v1"  # built in: NACHA files are checked by the NACHA reader
@@ -146,7 +147,7 @@ class FeedConfig(WireModel):
 
     @property
     def schedule_id(self) -> str:
-        return f"intake-{self.partner_id}-{self.feed}"
+        return workflow_ids.schedule_id(self.partner_id, self.feed)
 
 
 @wire_model("intake.loaded_feed", "1.3")

@@ -19,6 +19,7 @@ from foundation.wire_model import WireModel, wire_model
 from payroll.amounts import Totals
 from payroll.reconciliation import PayException
 from payroll.roster import InputError
+from wire import workflow_ids
 from wire.intake import DeliverRequest
 
 SLUG = r"^[a-z0-9][a-z0-9-]{0,39}$"
@@ -143,7 +144,7 @@ class PayrollStart(WireModel):
 
 
 def run_workflow_id(start: PayrollStart) -> str:
-    return f"payroll-{start.run_key}"
+    return workflow_ids.workflow_id("PayrollRun", start.run_key)
 
 
 @wire_model("payroll.provider_status", "1.0")

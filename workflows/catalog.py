@@ -1,7 +1,9 @@
 """Every workflow this service runs: its type name, input contract, task queue and id scheme.
 
 The HTTP API, the CLI and the workers read this one table, and the README documents the same
-names for ``temporal workflow start``.
+names for ``temporal workflow start``. Ids come from the one id scheme it re-exports
+(:func:`workflow_id`, :func:`schedule_id`, defined in ``wire/workflow_ids.py`` so that the
+activities and stores below the workflows can use it too).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from wire.intake import IntakeRequest
 from wire.partners import OnboardingStart
 from wire.payouts import PayoutStart
 from wire.payroll import PayrollStart
+from wire.workflow_ids import ID_PREFIXES, WorkflowType, schedule_id, workflow_id
 from workflows.ach_return import AchReturnWorkflow
 from workflows.demo import DemoWorkflow
 from workflows.edi_ack_wait import EdiAckWaitWorkflow
@@ -25,21 +28,34 @@ from workflows.partner_onboarding import PartnerOnboardingWorkflow
 from workflows.payout import PayoutWorkflow
 from workflows.payroll_run import PayrollRunWorkflow
 
+__all__ = [
+    "ALL_WORKFLOWS",
+    "CATALOG",
+    "Queue",
+    "WorkflowSpec",
+    "schedule_id",
+    "workflow_id",
+    "workflows_for",
+]
+
 Queue = Literal["general", "sftp"]
 
 
 @dataclass(frozen=True)
 class WorkflowSpec:
-    name: str  # the Temporal workflow type
+    name: WorkflowType  # the Temporal workflow type
     workflow: type
     input: type[WireModel]
     queue: Queue
-    id_prefix: str
     summary: str
 
+    @property
+    def id_prefix(self) -> str:
+        return ID_PREFIXES[self.name]
+
     def workflow_id(self, key: str) -> str:
-        """Workflow ids are business keys: ``<prefix>-<key>``."""
-        return f"{self.id_prefix}-{key}"
+        """Workflow ids are business keys: ``<prefix>-<key>`` (wire/workflow_ids.py)."""
+        return workflow_id(self.name, key)
 
 
 CATALOG: dict[str, WorkflowSpec] = {
@@ -50,7 +66,6 @@ CATALOG: dict[str, WorkflowSpec] = {
             workflow=DemoWorkflow,
             input=DemoInput,
             queue="general",
-            id_prefix="demo",
             summary="Greets a customer through a heartbeating activity (carries planted PII).",
         ),
         WorkflowSpec(
@@ -58,7 +73,6 @@ CATALOG: dict[str, WorkflowSpec] = {
             workflow=FileIntakeWorkflow,
             input=IntakeRequest,
             queue="general",
-            id_prefix="intake",
             summary="Lands, de-duplicates or quarantines every file in a partner feed's SFTP inbox "
             "(normally started by the feed's Schedule).",
         ),
@@ -67,7 +81,6 @@ CATALOG: dict[str, WorkflowSpec] = {
             workflow=AchReturnWorkflow,
             input=AchReturnStart,
             queue="general",
-            id_prefix="ach-return",
             summary="The return/NOC case of one original ACH entry (normally signal-with-started "
             "by `integrations ach ingest` or file intake).",
         ),
@@ -76,7 +89,6 @@ CATALOG: dict[str, WorkflowSpec] = {
             workflow=PayoutWorkflow,
             input=PayoutStart,
             queue="general",
-            id_prefix="payout",
             summary="Reconciles one PSP payout: webhooks, the PSP report, the bank deposit "
             "(normally signal-with-started by the webhook relay).",
         ),
@@ -85,7 +97,6 @@ CATALOG: dict[str, WorkflowSpec] = {
             workflow=PayrollRunWorkflow,
             input=PayrollStart,
             queue="general",
-            id_prefix="payroll",
             summary="One payroll run per company and pay period (key <company>-<period start>): "
             "provider run, reconciliation, approval, direct-deposit ACH, GL export.",
         ),
@@ -94,7 +105,6 @@ CATALOG: dict[str, WorkflowSpec] = {
             workflow=EdiAckWaitWorkflow,
             input=AckWaitStart,
             queue="general",
-            id_prefix="edi-ack",
             summary="Expects the partner's 997/999 for one interchange we sent (key "
             "`<partner>-<isa13>`); an error or missing acknowledgement is an exception for ops.",
         ),
@@ -103,7 +113,6 @@ CATALOG: dict[str, WorkflowSpec] = {
             workflow=PartnerOnboardingWorkflow,
             input=OnboardingStart,
             queue="general",
-            id_prefix="partner",
             summary="One partner from registration through credentials, test exchange and two "
             "approvals to live feeds, key rotations and offboarding (normally started by "
             "`integrations partners onboard`).",

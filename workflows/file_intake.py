@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import TypeVar
 
 from temporalio import workflow
@@ -10,8 +10,6 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from wire.ach import IngestRequest, IngestSummary
-    from wire.edi import AcceptRequest, AcceptSummary
     from wire.intake import (
         Deduped,
         DedupeRequest,
@@ -36,12 +34,8 @@ with workflow.unsafe.imports_passed_through():
         SlaCheck,
         SlaResult,
     )
-    from wire.payout_case import (
-        ReportHandoff,
-        ReportPartLanded,
-        StatementHandoff,
-        StatementLanded,
-    )
+
+from workflows.intake_handoffs import HANDOFFS, HandoffRoute, LandedFile
 
 # File movement can meet a partner's slow or restarting server: retry with backoff for a while,
 # then give up and alert (systemic). Permanent errors are raised non-retryable by the activities.
@@ -219,68 +213,33 @@ class FileIntakeWorkflow:
         assert self._result is not None
         self._result.sequence_warnings.extend(recorded.sequence_warnings)
         await self._finish(feed, files_queue, decision, fetched.staged_path, None)
-        if feed.handoff == "ach_returns" and processed is not None and decision.landing_path:
-            # Hand the landed file, by reference, to the ACH return cases.
-            await workflow.execute_activity(
-                "ach.ingest",
-                IngestRequest(
-                    path=decision.landing_path,
-                    partner_id=feed.partner_id,
-                    bank_feed=feed.feed,
-                    received_on=received_at.date(),
-                ),
-                result_type=IngestSummary,
-                start_to_close_timeout=timedelta(hours=1),
-                heartbeat_timeout=timedelta(minutes=2),
-                retry_policy=DB_RETRY,
-            )
-        elif feed.handoff == "psp_report" and processed is not None and decision.landing_path:
-            # Hand the part to the payouts; the last part of a day's report reconciles it
-            # once and signals every payout it names.
-            assert feed.report_part is not None and processed.file_date is not None
-            await workflow.execute_activity(
-                "payouts.report_part_landed",
-                ReportPartLanded(
-                    partner_id=feed.partner_id,
-                    feed=feed.feed,
-                    part=feed.report_part,
-                    report_date=date.fromisoformat(processed.file_date),
-                    path=decision.landing_path,
-                    sha256=processed.sha256,
-                ),
-                result_type=ReportHandoff,
-                start_to_close_timeout=timedelta(hours=1),
-                heartbeat_timeout=timedelta(minutes=2),
-                retry_policy=DB_RETRY,
-            )
-        elif feed.handoff == "edi" and processed is not None and decision.landing_path:
-            # Validate, record control numbers, answer with a 997/999/TA1 in the partner's
-            # outbox and translate accepted sets beside the raw file (blocking pyx12: files queue).
-            await self._file_activity(
-                "edi.accept",
-                AcceptRequest(
-                    feed=feed,
-                    landing_path=decision.landing_path,
-                    sha256=processed.sha256,
-                    received_at=received_at,
-                ),
-                files_queue,
-                AcceptSummary,
-                timeout=timedelta(minutes=30),
-                heartbeat=timedelta(minutes=5),
-            )
-        elif feed.handoff == "bank_statement" and processed is not None and decision.landing_path:
-            await workflow.execute_activity(
-                "payouts.statement_landed",
-                StatementLanded(
-                    partner_id=feed.partner_id, path=decision.landing_path, sha256=processed.sha256
-                ),
-                result_type=StatementHandoff,
-                start_to_close_timeout=timedelta(hours=1),
-                heartbeat_timeout=timedelta(minutes=2),
-                retry_policy=DB_RETRY,
-            )
+        route = HANDOFFS.get(feed.handoff) if feed.handoff is not None else None
+        if route is not None and processed is not None and decision.landing_path:
+            # Hand the landed file, by reference, to the domain its feed feeds.
+            landed = LandedFile(feed, processed, decision.landing_path, received_at)
+            await self._hand_off(route, landed, files_queue)
         return decision
+
+    async def _hand_off(self, route: HandoffRoute, landed: LandedFile, files_queue: str) -> None:
+        request = route.request(landed)
+        if route.queue == "files":
+            await self._file_activity(
+                route.activity,
+                request,
+                files_queue,
+                route.result_type,
+                timeout=route.start_to_close,
+                heartbeat=route.heartbeat,
+            )
+            return
+        await workflow.execute_activity(
+            route.activity,
+            request,
+            result_type=route.result_type,
+            start_to_close_timeout=route.start_to_close,
+            heartbeat_timeout=route.heartbeat,
+            retry_policy=DB_RETRY,
+        )
 
     async def _finish(
         self,

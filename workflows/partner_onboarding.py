@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from datetime import timedelta
 from typing import Any
@@ -73,7 +74,8 @@ class PartnerOnboardingWorkflow:
     two different people), ``change_contract`` (ContractChangeRequest: a breaking change needs
     a new major version), ``offboard`` (StopRequest: also stops an onboarding in progress).
     Queries: ``checklist`` (Checklist), ``state`` (OnboardingState).
-    Continues as new after each key rotation (and every STEPS_PER_RUN steps).
+    Continues as new after each key rotation (and every STEPS_PER_RUN steps). WireModel changes,
+    key rotation and offboarding write the feeds one at a time (``_feeds_lock``).
     """
 
     def __init__(self) -> None:
@@ -82,6 +84,14 @@ class PartnerOnboardingWorkflow:
         self._poke = False
         self._stop: tuple[StopRequest, str] | None = None
         self._steps = 0
+        # Work that writes a feed's configuration (contract change, key rotation, offboarding)
+        # runs one at a time: an update handler's awaits otherwise interleave with the main
+        # loop's, and a contract change could install a feed with a key just revoked, or after
+        # offboarding deleted it. An uncontended acquire does not yield, so it adds no events.
+        self._feeds_lock = asyncio.Lock()
+        # WireModel texts accepted by change_contract and not yet applied (waiting for the
+        # lock): the next change's validator compares against these.
+        self._accepted_contracts: dict[str, str] = {}
 
     # --- the run ------------------------------------------------------------------------------
 
@@ -109,7 +119,8 @@ class PartnerOnboardingWorkflow:
         if self._state.stage is Stage.LIVE and not self._stopping():
             await self._live()
         if self._stopping() and self._state.stage is not Stage.OFFBOARDED:
-            await self._offboard()
+            async with self._feeds_lock:
+                await self._offboard()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._state
 
@@ -322,9 +333,13 @@ class PartnerOnboardingWorkflow:
             if self._stopping():
                 return
             step = rotation.due(workflow.now(), state.next_rotation_at, state.overlap_ends_at)
-            if step is rotation.RotationDue.ISSUE:
-                await self._issue_key(policy)
-            elif step is rotation.RotationDue.CUT_OVER and await self._cut_over():
+            rotated = False
+            async with self._feeds_lock:
+                if step is rotation.RotationDue.ISSUE:
+                    await self._issue_key(policy)
+                elif step is rotation.RotationDue.CUT_OVER:
+                    rotated = await self._cut_over()
+            if rotated:  # outside the lock: continuing as new waits for every handler
                 await self._continue_as_new()
             if workflow.info().is_continue_as_new_suggested() or self._steps > STEPS_PER_RUN:
                 await self._continue_as_new()
@@ -464,6 +479,8 @@ class PartnerOnboardingWorkflow:
 
     @workflow.update(name="approve")
     async def approve(self, request: ApprovalRequest) -> Checklist:
+        # No lock: the approval is recorded before the only await, an audit row with its own
+        # key, so nothing can interleave with it (and go_live may start beside that write).
         # The validator is the only place an approval is refused. The SDK runs each update's
         # validator and then its handler in order, and this handler records the approval
         # before its first await: so the next approval's validator, even one delivered in the
@@ -495,28 +512,32 @@ class PartnerOnboardingWorkflow:
 
     @workflow.update(name="change_contract")
     async def change_contract(self, request: ContractChangeRequest) -> Checklist:
-        old_text = self._state.contracts[request.feed]
-        new = load_contract_text(request.contract_text, request.feed)
-        old = load_contract_text(old_text, request.feed)
-        self._state = self._state.model_copy(
-            update={"contracts": {**self._state.contracts, request.feed: request.contract_text}}
-        )
-        await self._activity(
-            "onboarding.install_contract",
-            ContractInstall(feed=self._feed(request.feed), contract_text=request.contract_text),
-        )
-        await self._move(Step.CONTRACT_CHANGED)
-        await self._audit(
-            request.actor,
-            "partner.contract_changed",
-            request.reason,
-            {
-                "feed": request.feed,
-                "from": old.contract_id,
-                "to": new.contract_id,
-                "breaking": contract_change.change_problems(old, new),
-            },
-        )
+        self._accepted_contracts[request.feed] = request.contract_text
+        async with self._feeds_lock:
+            old_text = self._state.contracts[request.feed]
+            new = load_contract_text(request.contract_text, request.feed)
+            old = load_contract_text(old_text, request.feed)
+            self._state = self._state.model_copy(
+                update={"contracts": {**self._state.contracts, request.feed: request.contract_text}}
+            )
+            if self._accepted_contracts.get(request.feed) == request.contract_text:
+                del self._accepted_contracts[request.feed]
+            await self._activity(
+                "onboarding.install_contract",
+                ContractInstall(feed=self._feed(request.feed), contract_text=request.contract_text),
+            )
+            await self._move(Step.CONTRACT_CHANGED)
+            await self._audit(
+                request.actor,
+                "partner.contract_changed",
+                request.reason,
+                {
+                    "feed": request.feed,
+                    "from": old.contract_id,
+                    "to": new.contract_id,
+                    "breaking": contract_change.change_problems(old, new),
+                },
+            )
         return self.checklist()
 
     @change_contract.validator
@@ -526,7 +547,9 @@ class PartnerOnboardingWorkflow:
 
         if self._state.stage is not Stage.LIVE or self._stopping():
             raise refuse(f"contracts change on live partners; the partner is {self._state.stage}")
-        old_text = self._state.contracts.get(request.feed)
+        old_text = self._accepted_contracts.get(
+            request.feed, self._state.contracts.get(request.feed)
+        )
         if old_text is None:
             raise refuse(f"no feed {request.feed!r}")
         if not old_text:

@@ -18,11 +18,14 @@ import logging
 import time
 from collections.abc import Callable
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request, Security
+from pydantic import BaseModel
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from app.api.errors import PAYROLL_SIGNATURE, problem
 from runtime.settings import Settings
+from wire import workflow_ids as ids
 from wire.payroll import ProviderStatus
 
 log = logging.getLogger(__name__)
@@ -43,10 +46,25 @@ def verify(secret: str, body: bytes, header: str, *, now: float, tolerance: int)
     return hmac.compare_digest(expected, parts.get("v1", ""))
 
 
+class PayrollAck(BaseModel):
+    status: str  # "ok", or "ignored" for a run that is not (or no longer) ours
+
+
 def payroll_webhook_router(settings: Settings, client: Callable[[], Client]) -> APIRouter:
     router = APIRouter(tags=["webhooks"])
 
-    @router.post("/webhooks/payroll")
+    @router.post(
+        "/webhooks/payroll",
+        response_model=PayrollAck,
+        dependencies=[Security(PAYROLL_SIGNATURE)],
+        responses={
+            400: problem("Signed, but not a payroll status event for a payroll run."),
+            401: problem("Signature missing, wrong or outside the tolerance window."),
+            404: problem("Payroll webhooks are not configured."),
+            413: problem("Body larger than 64 KiB."),
+            503: problem("Temporal cannot take the signal now; redeliver."),
+        },
+    )
     async def payroll_status(request: Request) -> dict[str, str]:
         """A provider run changed status: signal its payroll workflow."""
         secret = settings.payroll_webhook_secret
@@ -73,7 +91,7 @@ def payroll_webhook_router(settings: Settings, client: Callable[[], Client]) -> 
             )
         except (ValueError, KeyError, TypeError):
             raise HTTPException(status_code=400, detail="not a payroll status event") from None
-        if not workflow_id.startswith("payroll-"):
+        if ids.key_of("PayrollRun", workflow_id) is None:
             raise HTTPException(status_code=400, detail="external_id is not a payroll run")
         try:
             await client().get_workflow_handle(workflow_id).signal("provider_status", status)

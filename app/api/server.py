@@ -14,10 +14,13 @@ import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, Response, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import REGISTRY, CollectorRegistry, make_asgi_app
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
@@ -27,6 +30,14 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from app.api.errors import (
+    BEARER,
+    UNAUTHORIZED,
+    UNAVAILABLE,
+    VALIDATION,
+    problem,
+    validation_problem,
+)
 from app.api.payroll_webhook import payroll_webhook_router
 from app.api.webhooks import webhooks_router
 from app.auth import require_bearer
@@ -39,6 +50,20 @@ log = logging.getLogger(__name__)
 
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
 REQUEST_DIGEST_MEMO = "request_sha256"
+# Temporal answers that mean "try again", not "your request is wrong".
+RETRYABLE = frozenset(
+    {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED}
+)
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    temporal: str
+    postgres: str
 
 
 class WorkflowStarted(BaseModel):
@@ -108,18 +133,35 @@ def create_app(
         lifespan=lifespan,
     )
 
-    def auth(request: Request) -> None:
+    app.add_exception_handler(RequestValidationError, validation_problem)
+
+    @app.exception_handler(RPCError)
+    async def temporal_error(_: Request, exc: RPCError) -> JSONResponse:
+        if exc.status in RETRYABLE:
+            return JSONResponse(status_code=503, content={"detail": "Temporal is unavailable"})
+        log.error("Temporal refused a call: %s", exc.status.name)
+        return JSONResponse(status_code=500, content={"detail": "internal error"})
+
+    def auth(
+        request: Request,
+        _: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+    ) -> None:
         require_bearer(request, token)
 
     # Prometheus scrapes the webhook and in-API relay metrics here (no PII in any of them).
     app.mount("/metrics", make_asgi_app(api_metrics_registry()))
 
-    @app.get("/healthz", tags=["health"])
+    @app.get("/healthz", tags=["health"], response_model=Health)
     async def healthz() -> dict[str, str]:
         """Liveness: the process is up."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"])
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "Temporal or PostgreSQL is down."}},
+    )
     async def readyz(response: Response) -> dict[str, str]:
         """Readiness: Temporal and PostgreSQL both answer."""
         checks: dict[str, str] = {}
@@ -137,7 +179,12 @@ def create_app(
         response.status_code = 200 if ok else 503
         return {"status": "ready" if ok else "not ready", **checks}
 
-    router = APIRouter(prefix="/v1", dependencies=[Depends(auth)], tags=["workflows"])
+    router = APIRouter(
+        prefix="/v1",
+        dependencies=[Depends(auth)],
+        tags=["workflows"],
+        responses={401: UNAUTHORIZED, 503: UNAVAILABLE},
+    )
 
     def add_start_route(spec: WorkflowSpec) -> None:
         input_model: type[WireModel] = spec.input
@@ -207,12 +254,23 @@ def create_app(
             summary=f"Start {spec.name}",
             description=spec.summary,
             response_model=WorkflowStarted,
+            responses={
+                200: {"model": WorkflowStarted, "description": "The key's run already exists."},
+                201: {"description": "A run was started."},
+                400: problem("Idempotency-Key is malformed."),
+                409: problem("Idempotency-Key already used with another body."),
+                422: VALIDATION,
+            },
         )
 
     for spec in CATALOG.values():
         add_start_route(spec)
 
-    @router.get("/workflow-runs/{workflow_id}", response_model=WorkflowState)
+    @router.get(
+        "/workflow-runs/{workflow_id}",
+        response_model=WorkflowState,
+        responses={404: problem("No workflow with that id.")},
+    )
     async def describe(workflow_id: str) -> WorkflowState:
         """The current state of a workflow by id (payloads are not returned)."""
         try:

@@ -43,7 +43,7 @@ from collections.abc import Callable
 from typing import Any
 
 import asyncpg
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request, Security
 from prometheus_client import Counter
 from pydantic import BaseModel
 
@@ -54,6 +54,7 @@ from adapters.webhook_signatures import (
     verify_standard,
     verify_stripe,
 )
+from app.api.errors import STANDARD_SIGNATURE, STRIPE_SIGNATURE, problem
 from runtime.settings import Settings
 from stores.inbox import INSERT_EVENT, STRIPE, BadEvent, describe_event
 
@@ -119,7 +120,16 @@ def webhooks_router(settings: Settings, pool: Callable[[], asyncpg.Pool]) -> API
     )
     tolerance = settings.webhook_tolerance_seconds
     limit = settings.webhook_max_body_bytes
-    router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+    router = APIRouter(
+        prefix="/webhooks",
+        tags=["webhooks"],
+        responses={
+            200: {"description": "Stored (or a redelivery of a stored event): acknowledged."},
+            400: problem("Signed, but not a JSON event with an id and a type."),
+            401: problem("Signature missing, wrong or outside the tolerance window."),
+            413: problem("Body larger than INTEGRATIONS_WEBHOOK_MAX_BODY_BYTES."),
+        },
+    )
 
     def unauthorized(scheme: str, exc: SignatureError) -> HTTPException:
         REQUESTS.labels(scheme, "unauthorized").inc()
@@ -166,7 +176,7 @@ def webhooks_router(settings: Settings, pool: Callable[[], asyncpg.Pool]) -> API
         )
         return Acknowledged(duplicate=duplicate, forward=described.forward)
 
-    @router.post("/stripe", response_model=Acknowledged)
+    @router.post("/stripe", response_model=Acknowledged, dependencies=[Security(STRIPE_SIGNATURE)])
     async def stripe_webhook(request: Request) -> Any:
         """A Stripe event, signed with ``Stripe-Signature``."""
         body = await _read_body(request, limit)
@@ -181,7 +191,11 @@ def webhooks_router(settings: Settings, pool: Callable[[], asyncpg.Pool]) -> API
             raise unauthorized(STRIPE, exc) from None
         return await store(STRIPE, STRIPE, body, None)
 
-    @router.post("/standard/{provider}", response_model=Acknowledged)
+    @router.post(
+        "/standard/{provider}",
+        response_model=Acknowledged,
+        dependencies=[Security(STANDARD_SIGNATURE)],
+    )
     async def standard_webhook(provider: str, request: Request) -> Any:
         """An event signed per Standard Webhooks; ``webhook-id`` is its event id."""
         body = await _read_body(request, limit)

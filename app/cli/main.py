@@ -28,6 +28,7 @@ from app.cli.partners import partners_app
 from app.cli.payroll import payroll_app
 from app.cli.webhooks import webhooks_app
 from runtime.settings import Settings, SettingsError
+from wire import workflow_ids as ids
 
 app = typer.Typer(
     help="Durable workflows for enterprise data integrations.",
@@ -436,6 +437,37 @@ def feeds_backfill(
     typer.echo(f"backfilling {feed} from {start_utc} to {end_utc}")
 
 
+@feeds_app.command("quarantined")
+def feeds_quarantined(
+    feed: Annotated[str, typer.Argument(help="PARTNER/FEED")],
+    days: Annotated[int, typer.Option(help="Window in days.")] = 30,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """A feed's quarantined files, newest first, with the partner-side paths to look at."""
+    from stores.feeds import quarantined
+
+    partner, name = _feed_ref(feed)
+
+    async def work(pool: Any, client: Any, settings: Settings) -> Any:
+        return await quarantined(pool, partner, name, days)
+
+    rows = _with_services(work)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, default=str))
+        return
+    typer.echo(f"{'decided at (UTC)':<20} {'rows bad/total':>14}  {'sha256':<12}  file")
+    for r in rows:
+        bad = f"{r['rows_invalid'] or 0}/{r['rows_total'] or 0}"
+        typer.echo(
+            f"{r['decided_at']:%Y-%m-%d %H:%M:%S} {bad:>14}  {r['sha256'][:12]}  "
+            f"{r['remote_name']}  ({r['reason']})"
+        )
+    typer.echo(
+        f"{len(rows)} quarantined file(s) in {days} days; each is in the feed's sftp.quarantine "
+        "folder, its error report in sftp.outbox as <name>.errors.csv"
+    )
+
+
 @feeds_app.command("scorecard")
 def feeds_scorecard(
     days: Annotated[int, typer.Option(help="Window in days.")] = 30,
@@ -618,7 +650,7 @@ def ach_write_off(
 
 
 def _payout(payout_id: str, work: Callable[[Any], Awaitable[Any]]) -> Any:
-    return _with_workflow(f"payout-{payout_id}", work)
+    return _with_workflow(ids.workflow_id("Payout", payout_id), work)
 
 
 @payouts_app.command("show")
@@ -691,8 +723,9 @@ def payouts_resolve(
         decision = Resolve(actor=actor, reason=reason, resolution=resolution)
     except ValidationError as exc:
         raise _fail(f"invalid resolution: {exc.errors()[0]['msg']}") from None
-    state = cli_support.update_workflow(f"payout-{payout_id}", "resolve", decision, PayoutState)
-    typer.echo(f"payout-{payout_id}: {state.status}")
+    payout = ids.workflow_id("Payout", payout_id)
+    state = cli_support.update_workflow(payout, "resolve", decision, PayoutState)
+    typer.echo(f"{payout}: {state.status}")
 
 
 def _add_plugins() -> None:

@@ -39,7 +39,7 @@ def _update(partner: str, name: str, arg: Any) -> None:
     from wire.partners import Checklist
 
     checklist = cli_support.update_workflow(workflow_id(partner), name, arg, Checklist)
-    typer.echo(f"partner-{partner}: {checklist.stage}")
+    typer.echo(f"{workflow_id(partner)}: {checklist.stage}")
 
 
 @partners_app.command("onboard")
@@ -134,7 +134,7 @@ def test_file(partner: Annotated[str, typer.Argument(help="Partner id.")]) -> No
         )
 
     _run(work)
-    typer.echo(f"partner-{partner}: checking the test folder")
+    typer.echo(f"{workflow_id(partner)}: checking the test folder")
 
 
 @partners_app.command("contract-change")

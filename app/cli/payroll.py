@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from app.cli import support as cli_support
+from wire import workflow_ids as ids
 
 payroll_app = typer.Typer(
     help="Payroll runs: start, status, approve, reject.",
@@ -26,7 +27,7 @@ _run = cli_support.with_client
 
 
 def _workflow_id(run: str) -> str:
-    return run if run.startswith("payroll-") else f"payroll-{run}"
+    return run if ids.key_of("PayrollRun", run) is not None else ids.workflow_id("PayrollRun", run)
 
 
 @payroll_app.command("start")

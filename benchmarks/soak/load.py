@@ -36,6 +36,7 @@ from tests.payroll_support import (
 )
 from wire.intake import FeedConfig, IntakeRequest
 from wire.payroll import Decision, PayrollState, run_workflow_id
+from wire.workflow_ids import schedule_id
 
 from .stack import BANK, STRIPE_SECRET, SoakStack
 
@@ -167,7 +168,7 @@ async def intake_runs(
     while not halt.is_set():
         waiting = await asyncio.to_thread(_files_waiting, inbox)
         if waiting and (running is None or running.done()):
-            workflow_id = f"intake-{feed.partner_id}-{feed.feed}-soak-{n:05d}"
+            workflow_id = f"{schedule_id(feed.partner_id, feed.feed)}-soak-{n:05d}"
             handle: WorkflowHandle[Any, Any]
             try:
                 handle = await client.start_workflow(

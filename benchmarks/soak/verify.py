@@ -16,6 +16,7 @@ from temporalio.client import WorkflowExecutionStatus
 
 from ach_returns.state_machine import CaseState, ReturnCase
 from stores.ach import workflow_id as ach_workflow_id
+from wire import workflow_ids as ids
 from wire.payout_case import PayoutState
 
 from .chaos import Fault
@@ -192,7 +193,7 @@ async def check_webhooks(stack: SoakStack, ledger: Ledger, out: Outcome) -> None
     wrong: list[str] = []
     signals = redundant = 0
     for payout_id, event_ids in ledger.payouts.items():
-        handle = stack.client.get_workflow_handle(f"payout-{payout_id}")
+        handle = stack.client.get_workflow_handle(ids.workflow_id("Payout", payout_id))
         state = await handle.query("state", result_type=PayoutState)
         seen = list(state.event_ids) if state is not None else []
         if sorted(seen) != sorted(event_ids):
@@ -338,7 +339,7 @@ async def check_alerts(stack: SoakStack, out: Outcome) -> None:
     alerts = [f"{r['subject']} {r['action']}: {r['reason'][:160]}" for r in rows]
     paused = []
     for feed in [p.feed for p in stack.partners] + [stack.returns_feed]:
-        handle = stack.client.get_schedule_handle(f"intake-{feed.partner_id}-{feed.feed}")
+        handle = stack.client.get_schedule_handle(ids.schedule_id(feed.partner_id, feed.feed))
         if (await handle.describe()).schedule.state.paused:
             paused.append(f"{feed.partner_id}/{feed.feed}")
     out.add(

@@ -9,7 +9,9 @@ from typing import Annotated
 
 import typer
 
+from app.cli.exit_codes import ExitCode
 from app.cli.payroll import payroll_app
+from app.cli.support import fail
 from provider_sim.cli import serve
 
 dev_app = typer.Typer(help="The local stack: Temporal, PostgreSQL, workers, API, demo.")
@@ -27,8 +29,12 @@ def dev_up(
     detach: Annotated[bool, typer.Option(help="Return once up; stop with `dev down`.")] = False,
 ) -> None:
     """Start the local stack and the demo; Ctrl-C stops everything."""
-    from devstack.stack import DevStack
+    from devstack.stack import DevStack, up_detached
 
+    if detach:  # a background supervisor keeps the stack (and restarts its children)
+        if not up_detached(DEV_DIR, demo, typer.echo):
+            raise typer.Exit(1)
+        return
     stack = DevStack(DEV_DIR)
     try:
         stack.up(demo=demo)
@@ -36,8 +42,6 @@ def dev_up(
         typer.echo(f"error: {exc}", err=True)
         stack.down()
         raise typer.Exit(1) from None
-    if detach:
-        return
     stack.wait()
     stack.down()
 
@@ -50,3 +54,14 @@ def dev_down() -> None:
     stop_recorded(DEV_DIR, typer.echo)
     stack = DevStack(DEV_DIR, say=typer.echo)
     stack.down()
+
+
+@dev_app.command("status")
+def dev_status() -> None:
+    """Each service of the local stack: pid, port, restarts and state."""
+    from devstack.stack import status_lines
+
+    try:
+        typer.echo("\n".join(status_lines(DEV_DIR)))
+    except FileNotFoundError as exc:
+        raise fail(str(exc), ExitCode.REFUSED) from None

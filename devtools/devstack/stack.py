@@ -59,7 +59,6 @@ from devstack.localstack.postgres import LocalPostgres
 from devstack.localstack.sshd import LocalSshd, make_client_key
 from devstack.localstack.temporal import LocalTemporal
 from intake.naming import NamingContract
-from relays.inbox import workflow_id as payout_workflow_id
 from runtime.settings import Settings, load_settings
 from stores.ach import workflow_id as ach_workflow_id
 from stores.db import create_pool
@@ -79,6 +78,8 @@ from wire.intake import (
 from wire.payout_case import PayoutState
 from wire.payroll import BankTarget, FileRef, PayrollStart, PayrollState, run_workflow_id
 from wire.search_attributes import dev_server_flags
+from wire.workflow_ids import schedule_id
+from wire.workflow_ids import workflow_id as _workflow_id
 
 T = TypeVar("T")
 
@@ -104,6 +105,14 @@ class DevStack:
     say: Callable[[str], None] = print
     children: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
     sshd: LocalSshd | None = None
+    supervisor: Supervisor = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.supervisor = Supervisor(self.root, say=self.say, on_start=self._record_child)
+
+    def _record_child(self, name: str, proc: subprocess.Popen[bytes]) -> None:
+        # A restarted child replaces its predecessor (Supervisor updates pids/ for `dev down`).
+        self.children = [(n, p) for n, p in self.children if n != name] + [(name, proc)]
 
     @property
     def env_file(self) -> Path:
@@ -232,20 +241,10 @@ class DevStack:
 
     # --- processes -----------------------------------------------------------------------
 
-    def spawn(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        self.logs.mkdir(parents=True, exist_ok=True)
-        log = (self.logs / f"{name}.log").open("ab")
-        proc = subprocess.Popen(
-            args,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **env},
-            start_new_session=True,
-        )
-        self.children.append((name, proc))
-        (self.root / "pids").mkdir(exist_ok=True)
-        (self.root / "pids" / f"{name}.pid").write_text(str(proc.pid))
-        return proc
+    def spawn(
+        self, name: str, args: list[str], env: dict[str, str], port: int | None = None
+    ) -> subprocess.Popen[bytes]:
+        return self.supervisor.start(name, args, env, port)
 
     def cli(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "app.cli.main", *args]
@@ -284,18 +283,19 @@ class DevStack:
         self.say("temporal: starting dev server")
         temporal.start()
         assert temporal.process is not None
-        self.children.append(("temporal", temporal.process))
-        (self.root / "pids").mkdir(exist_ok=True)
-        (self.root / "pids" / "temporal.pid").write_text(str(temporal.process.pid))
+        self._record_child("temporal", temporal.process)
+        self.supervisor.adopt("temporal", temporal.process, env, TEMPORAL_PORT)
 
         self.say(f"sftp: starting sshd for demo partner {DEMO_PARTNER} on :{SFTP_PORT}")
         sftp = self.start_partner_sftp()
 
-        self.spawn("codec-server", self.cli("codec-server"), env)
-        self.spawn("worker", self.cli("worker", "--queue", "general", "--queue", "sftp"), env)
-        self.spawn("api", self.cli("api"), env)
+        self.spawn("codec-server", self.cli("codec-server"), env, CODEC_PORT)
+        worker = self.cli("worker", "--queue", "general", "--queue", "sftp")
+        self.spawn("worker", worker, env, WORKER_METRICS_PORT)
+        self.spawn("api", self.cli("api"), env, API_PORT)
         self.say(f"payroll-sim: starting the provider simulator on :{PAYROLL_SIM_PORT}")
-        self.spawn("payroll-sim", self.payroll_sim_args(), {**env, **provider_sim_env(env)})
+        sim_env = {**env, **provider_sim_env(env)}
+        self.spawn("payroll-sim", self.payroll_sim_args(), sim_env, PAYROLL_SIM_PORT)
         wait_for_port(CODEC_PORT, 30)
         wait_for_port(API_PORT, 30)
         wait_for_port(PAYROLL_SIM_PORT, 30)
@@ -423,12 +423,7 @@ class DevStack:
 
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
-        while not stop:
-            for name, proc in self.children:
-                if proc.poll() is not None:
-                    self.say(f"{name} exited with {proc.returncode}; see {self.logs}/{name}.log")
-                    stop = True
-            time.sleep(0.5)
+        self.supervisor.run(lambda: stop)
 
     def down(self) -> None:
         """Stop our children (newest first), then PostgreSQL."""
@@ -441,6 +436,7 @@ class DevStack:
                     proc.kill()
             self.say(f"stopped {name}")
         self.children.clear()
+        self.supervisor.forget()
         stop_recorded(self.root, self.say)
         if self.sshd is not None:
             self.sshd.close()
@@ -471,19 +467,23 @@ def stop_recorded(root: Path, say: Callable[[str], None]) -> None:
     pids = root / "pids"
     if not pids.exists():
         return
-    for pid_file in sorted(pids.glob("*.pid")):
+    # The supervisor first: it would restart the children stopped after it.
+    for pid_file in sorted(pids.glob("*.pid"), key=lambda p: (p.stem != "supervisor", p.name)):
         try:
             pid = int(pid_file.read_text())
+            if pid == os.getpid():
+                raise ProcessLookupError
             try:
                 os.killpg(pid, signal.SIGTERM)
             except ProcessLookupError:  # not a group leader (sshd): signal the process itself
                 os.kill(pid, signal.SIGTERM)
-            for _ in range(70):
+            # The supervisor stops its own children first: give it time to.
+            for _ in range(450 if pid_file.stem == "supervisor" else 70):
                 if not _alive(pid):
                     raise ProcessLookupError
                 time.sleep(0.2)
-        except (ProcessLookupError, ValueError, PermissionError):
-            pass
+        except (ProcessLookupError, ValueError, PermissionError, FileNotFoundError):
+            pass  # gone, or already stopped (and its file removed) by the supervisor
         else:
             say(f"{pid_file.stem} did not stop in time; killing it")
             with contextlib.suppress(ProcessLookupError):
@@ -725,7 +725,7 @@ class DomainDemo:
         result: IntakeRunResult = await client.execute_workflow(
             "FileIntake",
             IntakeRequest(partner_id=feed.partner_id, feed=feed.feed),
-            id=f"intake-{feed.partner_id}-{feed.feed}-demo-{self.tag}",
+            id=f"{schedule_id(feed.partner_id, feed.feed)}-demo-{self.tag}",
             task_queue=settings.task_queue_general,
             result_type=IntakeRunResult,
         )
@@ -798,7 +798,7 @@ class DomainDemo:
                     headers={"Stripe-Signature": signature, "Content-Type": "application/json"},
                 )
                 answer.raise_for_status()
-        handle = client.get_workflow_handle(payout_workflow_id(payout_id))
+        handle = client.get_workflow_handle(_workflow_id("Payout", payout_id))
 
         async def state() -> PayoutState | None:
             found: PayoutState | None = await handle.query("state", result_type=PayoutState)
@@ -1074,3 +1074,253 @@ async def unused_report_day(pool: asyncpg.Pool, partner: str) -> date:
     while day in used:
         day -= timedelta(days=1)
     return day
+
+
+# --- supervision -------------------------------------------------------------------------------
+
+STATE_FILE = "services.json"
+
+
+@dataclass
+class Service:
+    """A supervised child: how to start it again, and what happened to it so far."""
+
+    name: str
+    args: list[str]
+    env: dict[str, str]  # never written to the state file (it holds secrets)
+    port: int | None
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    failures: int = 0  # consecutive quick exits: the backoff's exponent
+    started_at: float = 0.0
+    restart_at: float | None = None
+    last_exit: int | None = None
+
+
+@dataclass
+class Supervisor:
+    """Restarts children that exit, with exponential backoff, and records them for `dev status`.
+
+    A child that ran for ``stable_seconds`` before exiting starts again after ``backoff_first``;
+    each quick exit after that doubles the wait up to ``backoff_max``, so a worker that cannot
+    reach PostgreSQL retries for as long as it takes without spinning. ``root/services.json``
+    says, for each service, its pid, port, restarts and state.
+    """
+
+    root: Path
+    say: Callable[[str], None] = print
+    on_start: Callable[[str, subprocess.Popen[bytes]], None] | None = None
+    backoff_first: float = 1.0
+    backoff_max: float = 30.0
+    stable_seconds: float = 60.0
+    services: dict[str, Service] = field(default_factory=dict)
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / STATE_FILE
+
+    def _record_pid(self, name: str, pid: int) -> None:
+        # pids/ is what `dev down` from another shell stops.
+        (self.root / "pids").mkdir(parents=True, exist_ok=True)
+        (self.root / "pids" / f"{name}.pid").write_text(str(pid))
+
+    def _launch(self, service: Service) -> subprocess.Popen[bytes]:
+        logs = self.root / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        with (logs / f"{service.name}.log").open("ab") as log:
+            proc = subprocess.Popen(
+                service.args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **service.env},
+                start_new_session=True,
+            )
+        service.proc, service.started_at, service.restart_at = proc, time.monotonic(), None
+        self._record_pid(service.name, proc.pid)
+        if self.on_start is not None:
+            self.on_start(service.name, proc)
+        return proc
+
+    def start(
+        self, name: str, args: list[str], env: dict[str, str], port: int | None = None
+    ) -> subprocess.Popen[bytes]:
+        service = Service(name=name, args=list(args), env=dict(env), port=port)
+        self.services[name] = service
+        proc = self._launch(service)
+        self.write_state()
+        return proc
+
+    def adopt(
+        self, name: str, proc: subprocess.Popen[bytes], env: dict[str, str], port: int | None
+    ) -> None:
+        """Supervise a child started elsewhere (Temporal): restarts reuse its command line."""
+        args = [str(a) for a in proc.args] if isinstance(proc.args, list) else [str(proc.args)]
+        self.services[name] = Service(
+            name=name, args=args, env=dict(env), port=port, proc=proc, started_at=time.monotonic()
+        )
+        self._record_pid(name, proc.pid)
+        self.write_state()
+
+    def check(self) -> None:
+        """One pass: notice exits, restart the children whose backoff has run out."""
+        now = time.monotonic()
+        changed = False
+        for service in self.services.values():
+            proc = service.proc
+            if service.restart_at is None and proc is not None and proc.poll() is not None:
+                service.last_exit = proc.returncode
+                ran = now - service.started_at
+                service.failures = 1 if ran >= self.stable_seconds else service.failures + 1
+                delay = min(self.backoff_first * 2 ** (service.failures - 1), self.backoff_max)
+                service.restart_at = now + delay
+                self.say(
+                    f"{service.name} exited with {proc.returncode} after {ran:.1f}s; "
+                    f"restarting in {delay:.1f}s (see logs/{service.name}.log)"
+                )
+                changed = True
+            if service.restart_at is not None and now >= service.restart_at:
+                proc = self._launch(service)
+                service.restarts += 1
+                self.say(f"{service.name} restarted (pid {proc.pid}, restart {service.restarts})")
+                changed = True
+        if changed:
+            self.write_state()
+
+    def run(self, stopped: Callable[[], bool], interval: float = 0.2) -> None:
+        # `dev down` from another shell stops the supervisor first, so nothing restarts what
+        # it stops next.
+        pid_file = self.root / "pids" / "supervisor.pid"
+        pid_file.parent.mkdir(parents=True, exist_ok=True)
+        pid_file.write_text(str(os.getpid()))
+        try:
+            while not stopped():
+                self.check()
+                time.sleep(interval)
+        finally:
+            pid_file.unlink(missing_ok=True)
+
+    def write_state(self) -> None:
+        now = time.monotonic()
+        services = []
+        for s in self.services.values():
+            restarting = s.restart_at is not None
+            services.append(
+                {
+                    "name": s.name,
+                    "pid": None if s.proc is None else s.proc.pid,
+                    "port": s.port,
+                    "restarts": s.restarts,
+                    "state": "restarting" if restarting else "running",
+                    "last_exit": s.last_exit,
+                    "restart_in": round(max(0.0, (s.restart_at or now) - now), 1)
+                    if restarting
+                    else None,
+                }
+            )
+        state = {
+            "supervisor_pid": os.getpid(),
+            "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "services": services,
+        }
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(self.state_file)  # atomic: `dev status` never reads half a file
+
+    def forget(self) -> None:
+        self.services.clear()
+        self.state_file.unlink(missing_ok=True)
+
+
+def status_lines(root: Path) -> list[str]:
+    """`dev status`: each supervised service with pid, port, restarts and whether it is alive."""
+    state_file = root / STATE_FILE
+    if not state_file.exists():
+        raise FileNotFoundError(f"no {state_file}: no stack is running (integrations dev up)")
+    state = json.loads(state_file.read_text())
+    supervisor = int(state["supervisor_pid"])
+    rows = [("service", "pid", "port", "restarts", "state")]
+    for s in state["services"]:
+        pid = s["pid"]
+        alive = pid is not None and _alive(int(pid))
+        shown = s["state"] if s["state"] == "restarting" or alive else "exited"
+        if s["last_exit"] is not None and shown != "running":
+            shown += f" (last exit {s['last_exit']})"
+        port = "-" if s["port"] is None else str(s["port"])
+        rows.append((s["name"], str(pid or "-"), port, str(s["restarts"]), shown))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    if _alive(supervisor):
+        lines.append(f"supervisor pid {supervisor}, state of {state['updated_at']}")
+    else:
+        lines.append(
+            f"supervisor (pid {supervisor}) is not running: nothing restarts exited services "
+            f"(state of {state['updated_at']})"
+        )
+    return lines
+
+
+DETACHED_OK = "\x00up"
+
+
+def up_detached(root: Path, demo: bool, say: Callable[[str], None]) -> bool:
+    """`dev up --detach`: a background process brings the stack up and stays to supervise it.
+
+    This process relays its lines until the stack is up, then returns (True when up). The
+    background one has its own session, writes ``logs/supervisor.log`` and is stopped by `dev
+    down` (pids/supervisor.pid) before the children, so nothing it restarts outlives it.
+    """
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the supervisor process (covered by tests/test_devstack.py)
+        os.close(read_fd)
+        _supervise_detached(root, demo, write_fd)
+    os.close(write_fd)
+    up = False
+    with os.fdopen(read_fd) as lines:
+        for line in lines:
+            text = line.rstrip("\n")
+            if text == DETACHED_OK:
+                up = True
+            elif text.startswith("error: "):
+                print(text, file=sys.stderr)
+            else:
+                say(text)
+    return up
+
+
+def _supervise_detached(root: Path, demo: bool, write_fd: int) -> None:
+    os.setsid()
+    (root / "logs").mkdir(parents=True, exist_ok=True)
+    log = (root / "logs" / "supervisor.log").open("a", buffering=1)
+    # Nothing of ours may hold the caller's terminal or pipes open (a caller reading our
+    # output to its end would wait for the whole stack's lifetime).
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    relay: list[Any] = [os.fdopen(write_fd, "w", buffering=1)]
+
+    def say(line: str) -> None:
+        log.write(f"{datetime.now(UTC):%H:%M:%S} {line}\n")
+        for out in relay:
+            with contextlib.suppress(OSError, ValueError):
+                out.write(line + "\n")
+
+    stack = DevStack(root, say=say)
+    code = 0
+    try:
+        stack.up(demo=demo)
+        with contextlib.suppress(OSError):
+            relay[0].write(DETACHED_OK + "\n")
+        relay.pop().close()
+        stack.wait()
+    except Exception as exc:
+        say(f"error: {exc}")
+        code = 1
+    finally:
+        for out in relay:
+            with contextlib.suppress(OSError):
+                out.close()
+        stack.down()
+        os._exit(code)
