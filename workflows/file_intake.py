@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from temporalio import workflow
@@ -139,64 +139,11 @@ class FileIntakeWorkflow:
             retry_policy=DB_RETRY,
         )
         processed: ProcessedFile | None = None
-        if known.decided_outcome is not None:
-            # An interrupted run already decided this very file: finish what it started.
-            decision = FileDecision(
-                remote_name=inbox_file.name,
-                outcome=known.decided_outcome,
-                reason=known.decided_reason or "",
-                sha256=fetched.sha256,
-                size=fetched.size,
-            )
-        elif known.known:
-            earlier = f"{known.source_name} ({known.partner_id}/{known.feed})"
-            decision = FileDecision(
-                remote_name=inbox_file.name,
-                outcome="duplicate" if known.status == "landed" else "quarantined",
-                reason=f"same content as {earlier}, already {known.status}",
-                sha256=fetched.sha256,
-                size=fetched.size,
-            )
+        if known.decided_outcome is not None or known.known:
+            decision = _decided_before(inbox_file, fetched, known)
         else:
-            processed = await self._file_activity(
-                "intake.process",
-                ProcessRequest(
-                    feed=feed, file=inbox_file, fetched=fetched, received_at=received_at
-                ),
-                files_queue,
-                ProcessedFile,
-                timeout=timedelta(hours=1),
-                heartbeat=timedelta(seconds=60),
-            )
-            rows_duplicate = None
-            if feed.dedupe_window_days and processed.parquet_path:
-                deduped = await self._file_activity(
-                    "intake.dedupe_rows",
-                    DedupeRequest(
-                        feed=feed,
-                        sha256=processed.sha256,
-                        parquet_path=processed.parquet_path,
-                        received_at=received_at,
-                    ),
-                    files_queue,
-                    Deduped,
-                    timeout=timedelta(minutes=30),
-                )
-                rows_duplicate = deduped.rows_duplicate
-            decision = FileDecision(
-                remote_name=inbox_file.name,
-                outcome=processed.outcome,
-                rows_duplicate=rows_duplicate,
-                reason=processed.reason,
-                sha256=processed.sha256,
-                size=processed.size,
-                rows_total=processed.rows_total,
-                rows_invalid=processed.rows_invalid,
-                landing_path=processed.landing_path,
-                report_path=processed.report_path,
-                sequence=processed.sequence,
-                schema_drift=processed.schema_drift,
-            )
+            processed = await self._process(feed, files_queue, inbox_file, fetched, received_at)
+            decision = await self._decide_new(feed, files_queue, inbox_file, processed, received_at)
         recorded: Recorded = await workflow.execute_activity(
             "intake.record",
             RecordRequest(
@@ -219,6 +166,64 @@ class FileIntakeWorkflow:
             landed = LandedFile(feed, processed, decision.landing_path, received_at)
             await self._hand_off(route, landed, files_queue)
         return decision
+
+    async def _process(
+        self,
+        feed: FeedConfig,
+        files_queue: str,
+        inbox_file: InboxFile,
+        fetched: FetchedFile,
+        received_at: datetime,
+    ) -> ProcessedFile:
+        """Check, validate and land (or quarantine) a file whose content is new to the feed."""
+        processed: ProcessedFile = await self._file_activity(
+            "intake.process",
+            ProcessRequest(feed=feed, file=inbox_file, fetched=fetched, received_at=received_at),
+            files_queue,
+            ProcessedFile,
+            timeout=timedelta(hours=1),
+            heartbeat=timedelta(seconds=60),
+        )
+        return processed
+
+    async def _decide_new(
+        self,
+        feed: FeedConfig,
+        files_queue: str,
+        inbox_file: InboxFile,
+        processed: ProcessedFile,
+        received_at: datetime,
+    ) -> FileDecision:
+        """The decision on a processed file, its rows de-duplicated first when the feed asks."""
+        rows_duplicate = None
+        if feed.dedupe_window_days and processed.parquet_path:
+            deduped = await self._file_activity(
+                "intake.dedupe_rows",
+                DedupeRequest(
+                    feed=feed,
+                    sha256=processed.sha256,
+                    parquet_path=processed.parquet_path,
+                    received_at=received_at,
+                ),
+                files_queue,
+                Deduped,
+                timeout=timedelta(minutes=30),
+            )
+            rows_duplicate = deduped.rows_duplicate
+        return FileDecision(
+            remote_name=inbox_file.name,
+            outcome=processed.outcome,
+            rows_duplicate=rows_duplicate,
+            reason=processed.reason,
+            sha256=processed.sha256,
+            size=processed.size,
+            rows_total=processed.rows_total,
+            rows_invalid=processed.rows_invalid,
+            landing_path=processed.landing_path,
+            report_path=processed.report_path,
+            sequence=processed.sequence,
+            schema_drift=processed.schema_drift,
+        )
 
     async def _hand_off(self, route: HandoffRoute, landed: LandedFile, files_queue: str) -> None:
         request = route.request(landed)
@@ -312,3 +317,26 @@ class FileIntakeWorkflow:
                     retry_policy=DB_RETRY,
                 )
             raise
+
+
+def _decided_before(
+    inbox_file: InboxFile, fetched: FetchedFile, known: KnownDigest
+) -> FileDecision:
+    """The decision on a file whose content the feed has met before."""
+    if known.decided_outcome is not None:
+        # An interrupted run already decided this very file: finish what it started.
+        return FileDecision(
+            remote_name=inbox_file.name,
+            outcome=known.decided_outcome,
+            reason=known.decided_reason or "",
+            sha256=fetched.sha256,
+            size=fetched.size,
+        )
+    earlier = f"{known.source_name} ({known.partner_id}/{known.feed})"
+    return FileDecision(
+        remote_name=inbox_file.name,
+        outcome="duplicate" if known.status == "landed" else "quarantined",
+        reason=f"same content as {earlier}, already {known.status}",
+        sha256=fetched.sha256,
+        size=fetched.size,
+    )

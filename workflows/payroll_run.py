@@ -77,111 +77,16 @@ class PayrollRunWorkflow:
         if start.submit_on is not None and workflow.now() < _midnight(start.submit_on):
             await self._set("waiting_for_period_end")
             await workflow.sleep(_midnight(start.submit_on) - workflow.now())
-        await self._set("validating")
-        prepared: Prepared = await workflow.execute_activity(
-            "payroll.prepare",
-            PrepareRequest(workflow_id=self._id, start=start),
-            result_type=Prepared,
-            start_to_close_timeout=timedelta(minutes=15),
-            heartbeat_timeout=timedelta(seconds=10),
-            retry_policy=RETRY,
-        )
-        self._state.employees = prepared.employees
-        if prepared.error_count:
-            self._state.input_errors = prepared.errors
-            self._state.input_error_count = prepared.error_count
-            await self._set("invalid_input")
-            await self._event(
-                "payroll.input_rejected",
-                {"errors": prepared.error_count, "report": prepared.error_report},
-            )
+        prepared = await self._prepare(start)
+        if prepared is None:
             return await self._finish()
-        assert prepared.expected_ref is not None
-        self._state.expected = prepared.expected
-
-        await self._set("submitting")
-        call = ProviderCall(workflow_id=self._id, start=start)
-        run_id: str = await self._provider_activity("payroll.open_run", call, str)
-        self._state.provider_run_id = run_id
-        call = call.model_copy(update={"provider_run_id": run_id})
-        for batch in range(prepared.batches):
-            await self._provider_activity(
-                "payroll.submit_batch", call.model_copy(update={"batch": batch}), int
-            )
-        submitted: ProviderStatus = await self._provider_activity(
-            "payroll.submit", call, ProviderStatus
-        )
-        self._note_provider(submitted)
-        await self._set("awaiting_provider")
-        await self._wait_for_provider(call)
-        assert self._provider is not None
-        if self._provider.status != "completed":
-            await self._set("provider_failed")
-            await self._event("payroll.provider_failed", {"status": self._provider.status})
+        run_id = await self._submit(start, prepared)
+        if run_id is None:
             return await self._finish()
-
-        await self._set("reconciling")
-        reconciled: Reconciled = await workflow.execute_activity(
-            "payroll.reconcile",
-            ReconcileRequest(
-                workflow_id=self._id, provider_run_id=run_id, expected_ref=prepared.expected_ref
-            ),
-            result_type=Reconciled,
-            start_to_close_timeout=timedelta(minutes=15),
-            heartbeat_timeout=timedelta(minutes=2),
-            retry_policy=PROVIDER_RETRY,
-        )
-        self._state.reported = reconciled.reported
-        self._state.exceptions = reconciled.exceptions
-        self._state.exception_count = reconciled.exception_count
-        if reconciled.exception_count:
-            await self._set("exception")
-            await self._event(
-                "payroll.exception",
-                {"exceptions": reconciled.exception_count},
-            )
-        else:
-            await self._set("awaiting_approval")
-
-        await self._wait_for_decision()
-        assert self._decision is not None
-        verdict, decision = self._decision
-        await self._audit(verdict, decision)
-        self._state.decided_by = decision.actor
-        self._state.decision_reason = decision.reason
-        if verdict == "reject":
-            await self._set("rejected")
-            self._decided = True
-            await self._event("payroll.rejected", {"reason": decision.reason[:200]})
+        reconciled = await self._reconcile(run_id, prepared)
+        if not await self._approved():
             return await self._finish()
-        await self._set("paying")
-        self._decided = True
-
-        deposit: DepositFile = await workflow.execute_activity(
-            "payroll.build_deposit_file",
-            PayRequest(
-                workflow_id=self._id,
-                start=start,
-                report_ref=reconciled.report_ref,
-                approved_at=workflow.now().replace(second=0, microsecond=0),
-            ),
-            result_type=DepositFile,
-            # Heartbeats: a worker that dies mid-way is noticed (and the step retried) quickly.
-            start_to_close_timeout=timedelta(minutes=15),
-            heartbeat_timeout=timedelta(seconds=10),
-            retry_policy=RETRY,
-        )
-        self._state.nacha_file = deposit.delivery.remote_name
-        self._state.entries = deposit.entries
-        await workflow.execute_activity(
-            "sftp.deliver",
-            deposit.delivery,
-            result_type=Delivered,
-            task_queue=start.file_task_queue,
-            start_to_close_timeout=timedelta(minutes=10),
-            heartbeat_timeout=timedelta(seconds=30),
-            retry_policy=RETRY,
-        )
+        deposit = await self._pay(start, reconciled)
         await self._set("posting")
         gl: GlExport = await workflow.execute_activity(
             "payroll.gl_export",
@@ -212,6 +117,132 @@ class PayrollRunWorkflow:
             },
         )
         return await self._finish()
+
+    # --- stages of the run (each returns None, or False, when the run ends there) -------------
+
+    async def _prepare(self, start: PayrollStart) -> Prepared | None:
+        """Validate the run's inputs; None once invalid input has been reported."""
+        await self._set("validating")
+        prepared: Prepared = await workflow.execute_activity(
+            "payroll.prepare",
+            PrepareRequest(workflow_id=self._id, start=start),
+            result_type=Prepared,
+            start_to_close_timeout=timedelta(minutes=15),
+            heartbeat_timeout=timedelta(seconds=10),
+            retry_policy=RETRY,
+        )
+        self._state.employees = prepared.employees
+        if prepared.error_count:
+            self._state.input_errors = prepared.errors
+            self._state.input_error_count = prepared.error_count
+            await self._set("invalid_input")
+            await self._event(
+                "payroll.input_rejected",
+                {"errors": prepared.error_count, "report": prepared.error_report},
+            )
+            return None
+        assert prepared.expected_ref is not None
+        self._state.expected = prepared.expected
+        return prepared
+
+    async def _submit(self, start: PayrollStart, prepared: Prepared) -> str | None:
+        """Open the provider's run, submit it batch by batch and wait until it is final; the
+        provider's run id, or None once its failure has been reported."""
+        await self._set("submitting")
+        call = ProviderCall(workflow_id=self._id, start=start)
+        run_id: str = await self._provider_activity("payroll.open_run", call, str)
+        self._state.provider_run_id = run_id
+        call = call.model_copy(update={"provider_run_id": run_id})
+        for batch in range(prepared.batches):
+            await self._provider_activity(
+                "payroll.submit_batch", call.model_copy(update={"batch": batch}), int
+            )
+        submitted: ProviderStatus = await self._provider_activity(
+            "payroll.submit", call, ProviderStatus
+        )
+        self._note_provider(submitted)
+        await self._set("awaiting_provider")
+        await self._wait_for_provider(call)
+        assert self._provider is not None
+        if self._provider.status != "completed":
+            await self._set("provider_failed")
+            await self._event("payroll.provider_failed", {"status": self._provider.status})
+            return None
+        return run_id
+
+    async def _reconcile(self, run_id: str, prepared: Prepared) -> Reconciled:
+        """Compare what the provider reports with what was expected; the run then awaits approval
+        (its status says whether exceptions were found)."""
+        assert prepared.expected_ref is not None
+        await self._set("reconciling")
+        reconciled: Reconciled = await workflow.execute_activity(
+            "payroll.reconcile",
+            ReconcileRequest(
+                workflow_id=self._id, provider_run_id=run_id, expected_ref=prepared.expected_ref
+            ),
+            result_type=Reconciled,
+            start_to_close_timeout=timedelta(minutes=15),
+            heartbeat_timeout=timedelta(minutes=2),
+            retry_policy=PROVIDER_RETRY,
+        )
+        self._state.reported = reconciled.reported
+        self._state.exceptions = reconciled.exceptions
+        self._state.exception_count = reconciled.exception_count
+        if reconciled.exception_count:
+            await self._set("exception")
+            await self._event(
+                "payroll.exception",
+                {"exceptions": reconciled.exception_count},
+            )
+        else:
+            await self._set("awaiting_approval")
+        return reconciled
+
+    async def _approved(self) -> bool:
+        """Wait for the decision and audit it; False once a rejection has been reported."""
+        await self._wait_for_decision()
+        assert self._decision is not None
+        verdict, decision = self._decision
+        await self._audit(verdict, decision)
+        self._state.decided_by = decision.actor
+        self._state.decision_reason = decision.reason
+        if verdict == "reject":
+            await self._set("rejected")
+            self._decided = True
+            await self._event("payroll.rejected", {"reason": decision.reason[:200]})
+            return False
+        await self._set("paying")
+        self._decided = True
+        return True
+
+    async def _pay(self, start: PayrollStart, reconciled: Reconciled) -> DepositFile:
+        """Build the direct-deposit file and deliver it to the bank."""
+        deposit: DepositFile = await workflow.execute_activity(
+            "payroll.build_deposit_file",
+            PayRequest(
+                workflow_id=self._id,
+                start=start,
+                report_ref=reconciled.report_ref,
+                approved_at=workflow.now().replace(second=0, microsecond=0),
+            ),
+            result_type=DepositFile,
+            # Heartbeats: a worker that dies mid-way is noticed (and the step retried) quickly.
+            start_to_close_timeout=timedelta(minutes=15),
+            heartbeat_timeout=timedelta(seconds=10),
+            retry_policy=RETRY,
+        )
+        self._state.nacha_file = deposit.delivery.remote_name
+        self._state.entries = deposit.entries
+        await workflow.execute_activity(
+            "sftp.deliver",
+            deposit.delivery,
+            result_type=Delivered,
+            task_queue=start.file_task_queue,
+            start_to_close_timeout=timedelta(minutes=10),
+            heartbeat_timeout=timedelta(seconds=30),
+            retry_policy=RETRY,
+        )
+        return deposit
 
     # --- handlers ----------------------------------------------------------------------------
 
