@@ -35,7 +35,7 @@ from adapters.landing_zone import (
 )
 from edi.datatypes import is_digits
 from edi.limits import Limits
-from edi.results import ReceivedAck
+from edi.results import ReceivedAck, ValidationResult
 from runtime.settings import Settings
 from stores.edi import allocate_outbound, record_inbound
 from wire.edi import AcceptRequest, AcceptSummary, Outcome
@@ -61,6 +61,45 @@ def edi_limits(settings: Settings) -> Limits:
     return Limits(**{k: v for k, v in overrides.items() if v is not None})
 
 
+def _read_landed(landing: LandingZone, raw: Path, sha256: str, limits: Limits) -> bytes:
+    """The landed file's bytes, checked against its digest (a missing or changed file is a
+    permanent failure: nothing a retry could fix)."""
+    try:
+        return landing.read_verified(raw, sha256, limit=limits.max_file_bytes)
+    except LandedFileMissing:
+        raise ApplicationError(
+            f"landed file {raw.name} is missing", type="LandedFileMissing", non_retryable=True
+        ) from None
+    except LandedFileChanged:
+        raise ApplicationError(
+            f"{raw.name} does not match its digest", type="DigestMismatch", non_retryable=True
+        ) from None
+
+
+def _write_translation(
+    landing: LandingZone, raw: Path, sha256: str, validation: edi.Validation, duplicate: bool
+) -> Path | None:
+    """The translated documents as JSON beside the raw file, when there are any."""
+    documents = validation.translations()
+    if not documents or duplicate:  # a repeated interchange is not processed twice
+        return None
+    path = landing.derived(raw, sha256, ".translated.json")
+    landing.write_text(path, json.dumps({"documents": documents}, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def _outcome(result: ValidationResult, accepted: list[str], rejected: list[str]) -> Outcome:
+    if result.refusal is not None:
+        return "refused"
+    if result.acknowledgements_received and not accepted and not rejected:
+        return "acknowledgement"
+    if result.accepted:
+        return "accepted"
+    if accepted:
+        return "partially_accepted"
+    return "rejected"
+
+
 @dataclass
 class EdiActivities:
     pool: asyncpg.Pool
@@ -84,16 +123,7 @@ class EdiActivities:
         raw = Path(request.landing_path)
         landing = LandingZone(self.settings.landing_zone_dir)
         limits = edi_limits(self.settings)
-        try:
-            data = landing.read_verified(raw, request.sha256, limit=limits.max_file_bytes)
-        except LandedFileMissing:
-            raise ApplicationError(
-                f"landed file {raw.name} is missing", type="LandedFileMissing", non_retryable=True
-            ) from None
-        except LandedFileChanged:
-            raise ApplicationError(
-                f"{raw.name} does not match its digest", type="DigestMismatch", non_retryable=True
-            ) from None
+        data = _read_landed(landing, raw, request.sha256, limits)
         # A refusal (beyond a limit, not X12) is a result like any other: written beside the
         # file and returned, never an exception that Temporal would retry.
         validation = edi.validate(data, limits, tick=lambda: activity.heartbeat("validating"))
@@ -109,55 +139,12 @@ class EdiActivities:
         gaps = sorted({gap for r in records for gap in r.gaps})
         result_path = landing.derived(raw, request.sha256, ".edi.json")
         landing.write_text(result_path, result.model_dump_json(indent=2) + "\n")
-
-        translation_path = None
-        documents = validation.translations()
-        if documents and not duplicate:  # a repeated interchange is not processed twice
-            translation_path = landing.derived(raw, request.sha256, ".translated.json")
-            landing.write_text(
-                translation_path,
-                json.dumps({"documents": documents}, indent=2, sort_keys=True) + "\n",
-            )
-
-        ack_path, remote, numbers = None, None, []
-        if validation.ack_count:
-            numbers = [
-                self._run(allocate_outbound(self.pool, partner, f"ack:{request.sha256}:{i}"))
-                for i in range(validation.ack_count)
-            ]
-            when = request.received_at.astimezone(UTC)
-            text = validation.acknowledgement([edi.AckControl(n, when) for n in numbers])
-            ack_path = landing.derived(raw, request.sha256, ".ack.x12")
-            landing.write_text(ack_path, text)
-            if request.deliver:
-                # The file on disk wins (write-once): a retry delivers exactly those bytes.
-                content = ack_path.read_bytes()
-                name = f"{result.ack_kind}_{partner}_{numbers[0]:09d}.x12"
-                delivered = FileActivities(self.settings).deliver(
-                    DeliverRequest(
-                        feed=request.feed,
-                        local_path=str(ack_path),
-                        remote_name=name,
-                        sha256=digest_bytes(content),
-                        size=len(content),
-                    )
-                )
-                remote = delivered.remote_path
-
+        translation_path = _write_translation(landing, raw, request.sha256, validation, duplicate)
+        ack_path, remote, numbers = self._acknowledge(request, landing, validation)
         signalled, unmatched = self._signal(partner, result.acknowledgements_received)
         rejected = [f"{g}/{s}:{t}" for g, t, s in result.rejected_sets()]
         accepted = [f"{g}/{s}:{t}" for g, t, s in result.accepted_sets()]
-        outcome: Outcome
-        if result.refusal is not None:
-            outcome = "refused"
-        elif result.acknowledgements_received and not accepted and not rejected:
-            outcome = "acknowledgement"
-        elif result.accepted:
-            outcome = "accepted"
-        elif accepted:
-            outcome = "partially_accepted"
-        else:
-            outcome = "rejected"
+        outcome = _outcome(result, accepted, rejected)
         activity.logger.info(
             "EDI file from %s: %s, %d set(s) accepted, %d rejected, duplicate=%s",
             partner,
@@ -183,6 +170,39 @@ class EdiActivities:
             signalled=signalled,
             unmatched_acks=unmatched,
         )
+
+    def _acknowledge(
+        self, request: AcceptRequest, landing: LandingZone, validation: edi.Validation
+    ) -> tuple[Path | None, str | None, list[int]]:
+        """Write our acknowledgement beside the raw file (numbers allocated once per file and
+        purpose) and deliver it to the partner's outbox when asked: (ack path, remote path,
+        control numbers), or nothing when the file calls for no acknowledgement."""
+        if not validation.ack_count:
+            return None, None, []
+        partner, raw = request.feed.partner_id, Path(request.landing_path)
+        numbers = [
+            self._run(allocate_outbound(self.pool, partner, f"ack:{request.sha256}:{i}"))
+            for i in range(validation.ack_count)
+        ]
+        when = request.received_at.astimezone(UTC)
+        text = validation.acknowledgement([edi.AckControl(n, when) for n in numbers])
+        ack_path = landing.derived(raw, request.sha256, ".ack.x12")
+        landing.write_text(ack_path, text)
+        if not request.deliver:
+            return ack_path, None, numbers
+        # The file on disk wins (write-once): a retry delivers exactly those bytes.
+        content = ack_path.read_bytes()
+        name = f"{validation.result.ack_kind}_{partner}_{numbers[0]:09d}.x12"
+        delivered = FileActivities(self.settings).deliver(
+            DeliverRequest(
+                feed=request.feed,
+                local_path=str(ack_path),
+                remote_name=name,
+                sha256=digest_bytes(content),
+                size=len(content),
+            )
+        )
+        return ack_path, delivered.remote_path, numbers
 
     def _signal(self, partner: str, acks: list[ReceivedAck]) -> tuple[list[str], int]:
         """Hand each acknowledgement to the EdiAckWait of the interchange it answers."""

@@ -45,7 +45,7 @@ from intake.error_report import REPORT_COLUMNS, render_csv, render_json
 from intake.errors import ChecksumMismatch, ContractError, NamingError, UnsafeFileName
 from intake.file_contract import CsvFileContract, FixedWidthFileContract, load_contract
 from intake.findings import FileProblem, Rule, ValidationSummary
-from intake.naming import check_safe_name, read_chunks, verify_crc32
+from intake.naming import FeedFileName, check_safe_name, read_chunks, verify_crc32
 from intake.read_limits import ReadLimits
 from intake.validation import validate_file
 from readers.built_in import check_built_in
@@ -91,6 +91,41 @@ def _schema_version(feed: FeedConfig, contract: WireModel | None) -> int:
     if contract is not None:
         return contract.schema_version
     return int(feed.file_contract.rsplit(".v", 1)[1])
+
+
+class _Quarantine(Exception):
+    """A check refused the file: it goes to quarantine with ``reason`` and what is known of
+    it so far (``fields``, e.g. its sequence number)."""
+
+    def __init__(self, reason: str, **fields: Any) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.fields = fields
+
+
+def _parse_name(feed: FeedConfig, name: str) -> FeedFileName:
+    try:
+        return feed.naming.parse(name)
+    except NamingError as exc:
+        raise _Quarantine(f"file name {exc.reason}") from None
+
+
+def _verify_checksum(parsed: FeedFileName, staged: Path) -> None:
+    """The CRC32 the file name declares, if any, matches the bytes received."""
+    try:
+        with staged.open("rb") as stream:
+            verify_crc32(parsed, read_chunks(stream, CHUNK))
+    except ChecksumMismatch as exc:
+        raise _Quarantine(str(exc), sequence=parsed.sequence) from None
+
+
+def _refusal_reasons(summary: ValidationSummary, contract: WireModel) -> list[str]:
+    """Why a file contract refused the file: its file-level problems, or too many bad rows."""
+    return [p.message for p in summary.file_problems] or [
+        f"{summary.rows_invalid} of {summary.rows_total} rows invalid "
+        f"({summary.bad_row_percent}%), over the contract's "
+        f"{contract.max_bad_row_percent}%"
+    ]
 
 
 @dataclass(frozen=True)
@@ -361,76 +396,87 @@ class FileActivities:
             "file_contract": contract.name if contract else feed.file_contract.split(".")[0],
             "schema_version": _schema_version(feed, contract),
         }
-
-        def quarantine(reason: str, **extra: Any) -> ProcessedFile:
-            return ProcessedFile(outcome="quarantined", reason=reason, **base, **extra)
-
         try:
-            parsed = feed.naming.parse(request.file.name)
-        except NamingError as exc:
-            return quarantine(f"file name {exc.reason}")
-        try:
-            with staged.open("rb") as stream:
-                verify_crc32(parsed, read_chunks(stream, CHUNK))
-        except ChecksumMismatch as exc:
-            return quarantine(str(exc), sequence=parsed.sequence)
-
-        limit = self._size_limit(feed, contract)
-        if limit is not None and fetched.size > limit:
-            return quarantine(f"file has {fetched.size:,} bytes; the feed allows {limit:,}")
-
-        content = staged
-        pgp_fingerprint = None
-        if feed.pgp is not None:
-            content = staged.with_suffix(".plain")
-            try:
-                verified = self._keyring().decrypt_and_verify(
-                    staged, content, feed.pgp.signer_fingerprint
-                )
-            except PgpError as exc:
-                if exc.retryable:
-                    raise _application_error(exc) from None
-                return quarantine(f"PGP: {exc}", sequence=parsed.sequence)
-            pgp_fingerprint = verified.signer_fingerprint
-
-        file_date = parsed.file_date or request.received_at.date()
-        ext = parsed.extension or "dat"
-        if feed.pgp is not None:
-            ext = ext.removesuffix(".pgp").removesuffix(".gpg") or "dat"
-        landed = _Landed(
-            zone=self.landing,
-            partner=feed.partner_id,
-            entity=parsed.entity or feed.feed,
-            day=file_date,
-            # A file's identity is the digest of its plaintext (the bytes received, unless PGP).
-            digest=fetched.sha256 if content == staged else file_digest(content),
-            ext=ext,
-            received=staged,
-            received_digest=fetched.sha256,
-            received_ext=parsed.extension or "dat",
-        )
+            parsed = _parse_name(feed, request.file.name)
+            _verify_checksum(parsed, staged)
+            self._check_size(feed, contract, fetched.size)
+            content, pgp_fingerprint = self._decrypt(feed, staged, parsed)
+        except _Quarantine as refusal:
+            return ProcessedFile(
+                outcome="quarantined", reason=refusal.reason, **base, **refusal.fields
+            )
+        landed = self._landing_place(request, parsed, staged, content)
         common: dict[str, Any] = {
             "sequence": parsed.sequence,
-            "file_date": file_date.isoformat(),
+            "file_date": landed.day.isoformat(),
             "pgp_fingerprint": pgp_fingerprint,
         }
         if contract is None:
             return self._land_checked(request, content, landed, base, common)
+        return self._land_validated(request, contract, staged, content, landed, base, common)
+
+    def _check_size(self, feed: FeedConfig, contract: WireModel | None, size: int) -> None:
+        limit = self._size_limit(feed, contract)
+        if limit is not None and size > limit:
+            raise _Quarantine(f"file has {size:,} bytes; the feed allows {limit:,}")
+
+    def _decrypt(
+        self, feed: FeedConfig, staged: Path, parsed: FeedFileName
+    ) -> tuple[Path, str | None]:
+        """The plaintext to check and land, and the PGP signer (the staged file itself and
+        None when the feed is not PGP)."""
+        if feed.pgp is None:
+            return staged, None
+        content = staged.with_suffix(".plain")
+        try:
+            verified = self._keyring().decrypt_and_verify(
+                staged, content, feed.pgp.signer_fingerprint
+            )
+        except PgpError as exc:
+            if exc.retryable:
+                raise _application_error(exc) from None
+            raise _Quarantine(f"PGP: {exc}", sequence=parsed.sequence) from None
+        return content, verified.signer_fingerprint
+
+    def _landing_place(
+        self, request: ProcessRequest, parsed: FeedFileName, staged: Path, content: Path
+    ) -> _Landed:
+        feed = request.feed
+        ext = parsed.extension or "dat"
+        if feed.pgp is not None:
+            ext = ext.removesuffix(".pgp").removesuffix(".gpg") or "dat"
+        return _Landed(
+            zone=self.landing,
+            partner=feed.partner_id,
+            entity=parsed.entity or feed.feed,
+            day=parsed.file_date or request.received_at.date(),
+            # A file's identity is the digest of its plaintext (the bytes received, unless PGP).
+            digest=request.fetched.sha256 if content == staged else file_digest(content),
+            ext=ext,
+            received=staged,
+            received_digest=request.fetched.sha256,
+            received_ext=parsed.extension or "dat",
+        )
+
+    def _land_validated(
+        self,
+        request: ProcessRequest,
+        contract: WireModel,
+        staged: Path,
+        content: Path,
+        landed: _Landed,
+        base: dict[str, Any],
+        common: dict[str, Any],
+    ) -> ProcessedFile:
+        """A partner's own file contract: validate in the sandbox, report, then land the raw
+        file and its Parquet rows, or quarantine what the contract refuses."""
         parquet_tmp = staged.with_suffix(".parquet")
         summary = validate_sandboxed(
-            self.settings, contract, content, parquet_tmp, decrypted=feed.pgp is not None
+            self.settings, contract, content, parquet_tmp, decrypted=request.feed.pgp is not None
         )
         activity.heartbeat("validated")
-
-        report_path = None
-        if summary.rows_invalid or not summary.accepted:
-            report = landed.error_csv
-            self.landing.write_text(report, render_csv(summary, contract))
-            self.landing.write_text(landed.error_json, render_json(summary, contract))
-            report_path = str(report)
-
-        common |= {
-            "report_path": report_path,
+        common = common | {
+            "report_path": self._write_error_report(summary, contract, landed),
             "rows_total": summary.rows_total,
             "rows_valid": summary.rows_valid,
             "rows_invalid": summary.rows_invalid,
@@ -438,13 +484,8 @@ class FileActivities:
         }
         if not summary.accepted:
             landed.keep_refused()
-            reasons = [p.message for p in summary.file_problems] or [
-                f"{summary.rows_invalid} of {summary.rows_total} rows invalid "
-                f"({summary.bad_row_percent}%), over the contract's "
-                f"{contract.max_bad_row_percent}%"
-            ]
-            return quarantine("; ".join(reasons), **common)
-
+            reason = "; ".join(_refusal_reasons(summary, contract))
+            return ProcessedFile(outcome="quarantined", reason=reason, **base, **common)
         parquet = landed.parquet
         if parquet_tmp.exists():
             self.landing.copy(parquet_tmp, parquet)
@@ -463,6 +504,18 @@ class FileActivities:
             **base,
             **common,
         )
+
+    def _write_error_report(
+        self, summary: ValidationSummary, contract: WireModel, landed: _Landed
+    ) -> str | None:
+        """Write the CSV and JSON error reports when there is anything to report; the CSV's
+        path, or None."""
+        if not (summary.rows_invalid or not summary.accepted):
+            return None
+        report = landed.error_csv
+        self.landing.write_text(report, render_csv(summary, contract))
+        self.landing.write_text(landed.error_json, render_json(summary, contract))
+        return str(report)
 
     @activity.defn(name="intake.finish")
     def finish(self, request: FinishRequest) -> Finished:

@@ -25,6 +25,7 @@ from adapters.pgp import Keyring, PgpError, discard_plaintext, keyring_from_sett
 from adapters.sftp import (
     AuthenticationRefused,
     HostKeyMismatch,
+    RemoteFile,
     RemoteFileNotFound,
     SftpEndpoint,
     SftpError,
@@ -290,14 +291,46 @@ class OnboardingFiles:
         look = f"{feed.feed}|{request.attempt}|{request.at.isoformat()}"
         kept = folder / f"look-{digest_bytes(look.encode())[:24]}.json"
         if kept.exists():  # an earlier attempt of this very activity got this far
-            check = TestCheck.model_validate_json(kept.read_text(encoding="utf-8"))
-            if check.attempt is not None:
-                try:
-                    with self._connect(feed) as session:
-                        self._file_away(session, request, check.attempt)
-                except SftpError as exc:
-                    raise self._sftp_failure(exc) from None
-            return check
+            return self._answer_again(request, kept)
+        fetched = self._fetch_next_test_file(request, folder)
+        if isinstance(fetched, TestCheck):
+            return fetched
+        passed, reason, report, rows_total, rows_invalid = self._check_fetched(request, fetched)
+        answer = _write_answer(request, folder, fetched, passed, report, rows_total)
+        activity.logger.info(
+            "test file of %s/%s: %s", feed.partner_id, feed.feed, "passed" if passed else "failed"
+        )
+        attempt = TestAttempt(
+            feed=feed.feed,
+            file_name=fetched.remote.name,
+            signature=fetched.signature,
+            passed=passed,
+            reason=reason,
+            rows_total=rows_total,
+            rows_invalid=rows_invalid,
+            answer=f"{feed.sftp.outbox}/{answer.remote_name}",
+            at=request.at,
+        )
+        return self._keep_and_file_away(request, kept, attempt, answer)
+
+    def _answer_again(self, request: TestCheckRequest, kept: Path) -> TestCheck:
+        """The answer an earlier attempt kept; its file is (again) moved out of the test
+        folder, which is a no-op when that attempt got to move it."""
+        check = TestCheck.model_validate_json(kept.read_text(encoding="utf-8"))
+        if check.attempt is not None:
+            try:
+                with self._connect(request.feed) as session:
+                    self._file_away(session, request, check.attempt)
+            except SftpError as exc:
+                raise self._sftp_failure(exc) from None
+        return check
+
+    def _fetch_next_test_file(
+        self, request: TestCheckRequest, folder: Path
+    ) -> _FetchedTestFile | TestCheck:
+        """Download the first settled, unanswered file of the test folder into staging; or
+        the answer when there is none (or our key is not installed yet)."""
+        feed = request.feed
         try:
             with self._connect(feed) as session:
                 files = session.list_stable(
@@ -320,54 +353,32 @@ class OnboardingFiles:
             return TestCheck(reachable=False, detail="our key is not installed yet")
         except SftpError as exc:
             raise self._sftp_failure(exc) from None
+        return _FetchedTestFile(remote=remote, signature=signature, stem=stem, staged=staged)
+
+    def _check_fetched(
+        self, request: TestCheckRequest, fetched: _FetchedTestFile
+    ) -> tuple[bool, str, str, int | None, int | None]:
+        """:meth:`_validate`, then nothing of the file (nor its plaintext) stays in staging."""
+        staged = fetched.staged
         try:
-            passed, reason, report, rows_total, rows_invalid = self._validate(
-                request, remote.name, staged
-            )
+            return self._validate(request, fetched.remote.name, staged)
         finally:
             discard_plaintext(staged.with_suffix(".plain"))
             for leftover in (staged, staged.with_suffix(".pq")):
                 leftover.unlink(missing_ok=True)
-        if passed:
-            body = {
-                "file": remote.name,
-                "result": "accepted",
-                "contract": feed.file_contract,
-                "rows": rows_total,
-                "checked_at": request.at.isoformat(),
-                "attempt": request.attempt,
-            }
-            answer_path = folder / f"{stem}.ack.json"
-            answer_path.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
-            remote_name = f"{_safe(remote.name)}.ack.json"
-        else:
-            answer_path = folder / f"{stem}.errors.csv"
-            answer_path.write_text(report)
-            remote_name = f"{_safe(remote.name)}.errors.csv"
-        activity.logger.info(
-            "test file of %s/%s: %s", feed.partner_id, feed.feed, "passed" if passed else "failed"
-        )
-        base = feed.sftp.archive if passed else feed.sftp.quarantine
-        attempt = TestAttempt(
-            feed=feed.feed,
-            file_name=remote.name,
-            signature=signature,
-            passed=passed,
-            reason=reason,
-            rows_total=rows_total,
-            rows_invalid=rows_invalid,
-            answer=f"{feed.sftp.outbox}/{remote_name}",
-            at=request.at,
-        )
-        answer = DeliverAnswer(
-            local_path=str(answer_path),
-            remote_name=remote_name,
-            sha256=file_digest(answer_path),
-            size=answer_path.stat().st_size,
-        )
+
+    def _keep_and_file_away(
+        self, request: TestCheckRequest, kept: Path, attempt: TestAttempt, answer: DeliverAnswer
+    ) -> TestCheck:
+        """Choose where the file goes, keep the answer in staging, then move the file there:
+        from that point on a retry answers from what was kept."""
+        feed = request.feed
+        base = feed.sftp.archive if attempt.passed else feed.sftp.quarantine
         try:
             with self._connect(feed) as session:
-                filed_to = _free_name(session, f"{base}/{TEST_SUBFOLDER}", remote.name, signature)
+                filed_to = _free_name(
+                    session, f"{base}/{TEST_SUBFOLDER}", attempt.file_name, attempt.signature
+                )
                 attempt = attempt.model_copy(update={"filed_to": filed_to})
                 check = TestCheck(reachable=True, attempt=attempt, answer=answer)
                 # Kept before the move: from here on, a retry answers from this.
@@ -475,6 +486,51 @@ class OnboardingFiles:
         """Delete our copies of revoked keys (their only copies)."""
         keys_dir = self._keys_dir()
         return [k for k in request.key_names if partners.remove_key_file(keys_dir, k)]
+
+
+@dataclass(frozen=True)
+class _FetchedTestFile:
+    """A partner's test file, downloaded to staging for checking."""
+
+    remote: RemoteFile
+    signature: str  # name:size:mtime, how the workflow remembers it was answered
+    stem: str  # staging names of this file and its answer
+    staged: Path
+
+
+def _write_answer(
+    request: TestCheckRequest,
+    folder: Path,
+    fetched: _FetchedTestFile,
+    passed: bool,
+    report: str,
+    rows_total: int | None,
+) -> DeliverAnswer:
+    """Write the acknowledgement (passed) or the error report (failed) to staging, ready for
+    delivery to the partner's outbox."""
+    name = fetched.remote.name
+    if passed:
+        body = {
+            "file": name,
+            "result": "accepted",
+            "contract": request.feed.file_contract,
+            "rows": rows_total,
+            "checked_at": request.at.isoformat(),
+            "attempt": request.attempt,
+        }
+        answer_path = folder / f"{fetched.stem}.ack.json"
+        answer_path.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
+        remote_name = f"{_safe(name)}.ack.json"
+    else:
+        answer_path = folder / f"{fetched.stem}.errors.csv"
+        answer_path.write_text(report)
+        remote_name = f"{_safe(name)}.errors.csv"
+    return DeliverAnswer(
+        local_path=str(answer_path),
+        remote_name=remote_name,
+        sha256=file_digest(answer_path),
+        size=answer_path.stat().st_size,
+    )
 
 
 def _free_name(session: SftpSession, folder: str, name: str, signature: str) -> str:

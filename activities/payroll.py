@@ -48,6 +48,7 @@ from adapters.payroll_provider import (
     ProviderUnavailable,
 )
 from adapters.pgp import PgpError, keyring_from_settings
+from nacha import NachaFile
 from payroll.amounts import Pay, expected_run, totals
 from payroll.direct_deposit import Deposit, Originator, deposit_file
 from payroll.enrolment import Election, deductions_by_employee, elections, with_benefits
@@ -67,6 +68,7 @@ from runtime.settings import Settings, SettingsError
 from stores.ach import import_originations
 from wire.intake import DeliverRequest, FeedConfig
 from wire.payroll import (
+    BankTarget,
     DepositFile,
     Enrolment,
     FileRef,
@@ -265,6 +267,35 @@ def _application_error(exc: Exception) -> ApplicationError:
         # Retryable: Temporal's policy retries the activity, after the breaker's wait.
         return ApplicationError(str(exc), type="ProviderUnavailable", next_retry_delay=delay)
     return ApplicationError(str(exc), type="ProviderRejected", non_retryable=True)
+
+
+def _checked_deposit_ach(request: PayRequest, deposits: list[Deposit], first: int) -> NachaFile:
+    """The run's PPD file, refused when strict NACHA validation finds an error in it."""
+    start, bank = request.start, request.start.bank
+    ach = deposit_file(
+        Originator(
+            company_name=bank.company_name,
+            company_identification=bank.company_identification,
+            odfi_routing_number=bank.odfi_routing_number,
+            immediate_destination=bank.immediate_destination,
+            immediate_origin=bank.immediate_origin,
+            destination_name=bank.destination_name,
+            origin_name=bank.origin_name,
+        ),
+        deposits,
+        effective_entry_date=start.pay_date,
+        created=request.approved_at,
+        first_trace_sequence=first,
+        reversal=start.kind == "reversal",
+    )
+    problems = [p for p in nacha.validate(ach, strict=True) if p.severity == "error"]
+    if problems:
+        raise ApplicationError(
+            f"direct-deposit file would be invalid: {problems[0].message}",
+            type="NachaInvalid",
+            non_retryable=True,
+        )
+    return ach
 
 
 @dataclass
@@ -517,14 +548,8 @@ class PayrollActivities:
             return await self._build_deposit_file(request)
 
     async def _build_deposit_file(self, request: PayRequest) -> DepositFile:
-        start, bank = request.start, request.start.bank
-        feed = await self._feed(bank.partner_id, bank.feed)
-        if feed.pgp is None:
-            raise ApplicationError(
-                f"bank feed {bank.partner_id}/{bank.feed} has no PGP key to encrypt to",
-                type="BankKeyMissing",
-                non_retryable=True,
-            )
+        bank = request.start.bank
+        feed, recipient = await self._bank_feed(bank)
         signer = self.settings.require("payroll_pgp_signer")
         report = {p.employee_id: p for p in _read_pays(self.landing, request.report_ref)}
         rows = await self.pool.fetch(
@@ -535,45 +560,64 @@ class PayrollActivities:
         first = await self._trace_block(
             request.workflow_id, bank.odfi_routing_number[:8], len(rows)
         )
-        deposits = [
-            Deposit(
-                employee_id=r["employee_id"],
-                name=unseal(self.ring, r["name_sealed"], "payroll_employees.name_sealed"),
-                routing_number=r["routing_number"],
-                account_number=unseal(
-                    self.ring, r["account_sealed"], "payroll_employees.account_sealed"
-                ),
-                account_type=r["account_type"],
-                # The provider's net is what is paid (it computes the taxes it files).
-                net_cents=report[r["employee_id"]].net_cents if r["employee_id"] in report else 0,
-            )
-            for r in rows
-        ]
-        ach = deposit_file(
-            Originator(
-                company_name=bank.company_name,
-                company_identification=bank.company_identification,
-                odfi_routing_number=bank.odfi_routing_number,
-                immediate_destination=bank.immediate_destination,
-                immediate_origin=bank.immediate_origin,
-                destination_name=bank.destination_name,
-                origin_name=bank.origin_name,
-            ),
-            deposits,
-            effective_entry_date=start.pay_date,
-            created=request.approved_at,
-            first_trace_sequence=first,
-            reversal=start.kind == "reversal",
+        deposits = [self._deposit(row, report) for row in rows]
+        ach = _checked_deposit_ach(request, deposits, first)
+        plain = await self._write_deposit_file(request, ach)
+        encrypted = self.landing.outbound(bank.partner_id, f"{plain.name}.pgp")
+        await self._encrypt_for_bank(plain, encrypted, recipient, signer)
+        plain_digest = file_digest(plain)
+        await self.pool.execute(
+            "UPDATE payroll_runs SET nacha_file = $2, nacha_sha256 = $3, updated_at = now() "
+            "WHERE run_id = $1",
+            request.workflow_id,
+            encrypted.name,
+            plain_digest,
         )
-        problems = [p for p in nacha.validate(ach, strict=True) if p.severity == "error"]
-        if problems:
+        paid = [d for d in deposits if d.net_cents > 0]
+        return DepositFile(
+            delivery=DeliverRequest(
+                feed=feed,
+                local_path=str(encrypted),
+                remote_name=encrypted.name,
+                sha256=file_digest(encrypted),
+                size=encrypted.stat().st_size,
+            ),
+            entries=len(paid),
+            total_cents=sum(d.net_cents for d in paid),
+            plain_sha256=plain_digest,
+        )
+
+    async def _bank_feed(self, bank: BankTarget) -> tuple[FeedConfig, str]:
+        """The bank's feed and the PGP key the deposit file is encrypted to."""
+        feed = await self._feed(bank.partner_id, bank.feed)
+        if feed.pgp is None:
             raise ApplicationError(
-                f"direct-deposit file would be invalid: {problems[0].message}",
-                type="NachaInvalid",
+                f"bank feed {bank.partner_id}/{bank.feed} has no PGP key to encrypt to",
+                type="BankKeyMissing",
                 non_retryable=True,
             )
-        name = f"PAYROLL-{start.run_key}.ach"
-        plain = self.landing.outbound(bank.partner_id, name)
+        return feed, feed.pgp.signer_fingerprint
+
+    def _deposit(self, row: asyncpg.Record, report: dict[str, Pay]) -> Deposit:
+        """One employee's deposit: bank details unsealed, the provider's net pay."""
+        employee_id = row["employee_id"]
+        return Deposit(
+            employee_id=employee_id,
+            name=unseal(self.ring, row["name_sealed"], "payroll_employees.name_sealed"),
+            routing_number=row["routing_number"],
+            account_number=unseal(
+                self.ring, row["account_sealed"], "payroll_employees.account_sealed"
+            ),
+            account_type=row["account_type"],
+            # The provider's net is what is paid (it computes the taxes it files).
+            net_cents=report[employee_id].net_cents if employee_id in report else 0,
+        )
+
+    async def _write_deposit_file(self, request: PayRequest, ach: NachaFile) -> Path:
+        """Write the plaintext PPD file to the bank's outbound folder and record its entries
+        as originations (so returns against them find their origin)."""
+        start, bank = request.start, request.start.bank
+        plain = self.landing.outbound(bank.partner_id, f"PAYROLL-{start.run_key}.ach")
         self.landing.write_bytes(plain, nacha.write(ach))
         await import_originations(
             self.pool,
@@ -584,12 +628,15 @@ class PayrollActivities:
             bank_feed=bank.feed,
             source=request.workflow_id,
         )
-        encrypted = self.landing.outbound(bank.partner_id, f"{name}.pgp")
+        return plain
+
+    async def _encrypt_for_bank(
+        self, plain: Path, encrypted: Path, recipient: str, signer: str
+    ) -> None:
         try:
             keyring = keyring_from_settings(self.settings)
         except SettingsError as exc:
             raise ApplicationError(str(exc), type="Settings", non_retryable=True) from None
-        recipient = feed.pgp.signer_fingerprint
 
         def encrypt() -> None:
             # gpg output differs on every run: the first encryption wins, retries reuse it.
@@ -608,27 +655,6 @@ class PayrollActivities:
                 type=exc.error_type,
                 non_retryable=not exc.retryable,
             ) from None
-        digest, plain_digest = file_digest(encrypted), file_digest(plain)
-        total = sum(d.net_cents for d in deposits if d.net_cents > 0)
-        await self.pool.execute(
-            "UPDATE payroll_runs SET nacha_file = $2, nacha_sha256 = $3, updated_at = now() "
-            "WHERE run_id = $1",
-            request.workflow_id,
-            encrypted.name,
-            plain_digest,
-        )
-        return DepositFile(
-            delivery=DeliverRequest(
-                feed=feed,
-                local_path=str(encrypted),
-                remote_name=encrypted.name,
-                sha256=digest,
-                size=encrypted.stat().st_size,
-            ),
-            entries=sum(1 for d in deposits if d.net_cents > 0),
-            total_cents=total,
-            plain_sha256=plain_digest,
-        )
 
     async def _trace_block(self, workflow_id: str, odfi: str, entries: int) -> int:
         """The run's first trace sequence, allocated once and above every trace number this

@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import adapters.sftp as sftp_module
+import adapters.sftp.tuning as sftp_tuning
 from adapters.landing_zone import file_digest
 from adapters.sftp import SftpEndpoint, connect, load_private_key
 from devstack.localstack.sshd import LocalSshd
@@ -85,11 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--streams",
         type=int,
-        default=sftp_module.DOWNLOAD_STREAMS,
-        help=f"SFTP connections per download ({sftp_module.DOWNLOAD_STREAMS})",
+        default=sftp_tuning.DOWNLOAD_STREAMS,
+        help=f"SFTP connections per download ({sftp_tuning.DOWNLOAD_STREAMS})",
     )
     args = parser.parse_args(argv)
-    sftp_module.DOWNLOAD_STREAMS = args.streams
+    sftp_tuning.DOWNLOAD_STREAMS = args.streams
 
     work = args.dir or Path(tempfile.mkdtemp(prefix="sftp-bench-"))
     work.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import adapters.sftp as sftp_module
+import adapters.sftp.tuning as sftp_tuning
 from adapters.sftp import (
     AuthenticationRefused,
     HostKeyMismatch,
@@ -33,8 +33,8 @@ from adapters.sftp import (
     resolve_remote,
     unchanged_between,
 )
-from adapters.sftp import _ChunkedBytes as ChunkedBytes
-from adapters.sftp import _ReadPipeline as ReadPipeline
+from adapters.sftp.read_pipeline import ReadPipeline
+from adapters.sftp.transport import ChunkedBytes
 from devstack.localstack.sshd import ClientKey, LocalSshd, make_client_key
 
 MiB = 1024 * 1024
@@ -293,9 +293,9 @@ def test_parallel_download_appends_in_order_and_resumes(
 ) -> None:
     """Over several connections the local file still only grows at its end: after every
     progress report it is exactly the reported prefix, so its size stays the resume offset."""
-    monkeypatch.setattr(sftp_module, "DOWNLOAD_STREAMS", 3)
-    monkeypatch.setattr(sftp_module, "PARALLEL_MIN_BYTES", 1)
-    monkeypatch.setattr(sftp_module, "PARALLEL_CHUNK_BYTES", MiB)
+    monkeypatch.setattr(sftp_tuning, "DOWNLOAD_STREAMS", 3)
+    monkeypatch.setattr(sftp_tuning, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(sftp_tuning, "PARALLEL_CHUNK_BYTES", MiB)
     data = _random_bytes(10 * MiB + 7)
     sshd_server.drop_file("inbox", "p.bin", data)
     local = tmp_path / "p.bin"
@@ -321,8 +321,8 @@ def test_parallel_download_without_a_second_connection_uses_one(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(sftp_module, "PARALLEL_MIN_BYTES", 1)
-    monkeypatch.setattr(sftp_module, "PARALLEL_CHUNK_BYTES", MiB)
+    monkeypatch.setattr(sftp_tuning, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(sftp_tuning, "PARALLEL_CHUNK_BYTES", MiB)
     data = _random_bytes(4 * MiB + 3)
     sshd_server.drop_file("inbox", "q.bin", data)
 
@@ -356,8 +356,8 @@ def test_chunked_receive_buffer_matches_a_bytearray() -> None:
 
 # --- the read pipeline ---------------------------------------------------------------------------
 
-REQUEST = sftp_module.READ_REQUEST_SIZE
-WINDOW_BYTES = sftp_module.READ_WINDOW * REQUEST
+REQUEST = sftp_tuning.READ_REQUEST_SIZE
+WINDOW_BYTES = sftp_tuning.READ_WINDOW * REQUEST
 
 
 @pytest.mark.parametrize(
@@ -402,7 +402,7 @@ def test_requests_larger_than_the_server_serves_adapt(
 ) -> None:
     """OpenSSH's sftp-server answers at most 255 KiB per read: asking for more gets short
     replies, whose rest is asked again, and later requests shrink to what the server gave."""
-    monkeypatch.setattr(sftp_module, "READ_REQUEST_SIZE", 300 * 1024)
+    monkeypatch.setattr(sftp_tuning, "READ_REQUEST_SIZE", 300 * 1024)
     asked: list[int] = []
     request = ReadPipeline._request
 
@@ -492,13 +492,13 @@ class _ScriptedServer:
 
 @contextlib.contextmanager
 def _pipeline_settings(request: int, window: int, refill: int) -> Iterator[None]:
-    saved = (sftp_module.READ_REQUEST_SIZE, sftp_module.READ_WINDOW, sftp_module.READ_REFILL)
-    sftp_module.READ_REQUEST_SIZE, sftp_module.READ_WINDOW = request, window
-    sftp_module.READ_REFILL = refill
+    saved = (sftp_tuning.READ_REQUEST_SIZE, sftp_tuning.READ_WINDOW, sftp_tuning.READ_REFILL)
+    sftp_tuning.READ_REQUEST_SIZE, sftp_tuning.READ_WINDOW = request, window
+    sftp_tuning.READ_REFILL = refill
     try:
         yield
     finally:
-        (sftp_module.READ_REQUEST_SIZE, sftp_module.READ_WINDOW, sftp_module.READ_REFILL) = saved
+        (sftp_tuning.READ_REQUEST_SIZE, sftp_tuning.READ_WINDOW, sftp_tuning.READ_REFILL) = saved
 
 
 @settings(max_examples=300, deadline=None)
@@ -564,7 +564,7 @@ def test_download_resumes_after_sshd_is_killed_mid_transfer(
     monkeypatch: pytest.MonkeyPatch,
     streams: int,
 ) -> None:
-    monkeypatch.setattr(sftp_module, "DOWNLOAD_STREAMS", streams)
+    monkeypatch.setattr(sftp_tuning, "DOWNLOAD_STREAMS", streams)
     data = _random_bytes(96 * MiB)
     sshd_server.drop_file("inbox", "payroll.bin", data)
     local = tmp_path / "payroll.bin.part"
