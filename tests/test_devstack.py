@@ -26,7 +26,7 @@ import nacha
 from adapters.pgp import Keyring
 from devstack.localstack.ports import port_open
 from devstack.localstack.temporal import temporal_binary
-from devstack.stack import (
+from devstack.services import (
     API_PORT,
     CODEC_PORT,
     PAYROLL_SIM_PORT,

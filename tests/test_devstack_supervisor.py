@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from devstack.localstack.ports import free_port, wait_for_port
-from devstack.stack import Supervisor, _alive, stop_recorded
+from devstack.supervisor import Supervisor, _alive, stop_recorded
 
 
 def _until(check: Callable[[], bool], within: float = 20) -> None:

@@ -13,8 +13,9 @@ import hashlib
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Annotated
 
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, Response, Security
@@ -103,6 +104,14 @@ def api_metrics_registry() -> CollectorRegistry:
     return registry
 
 
+@dataclass
+class Connections:
+    """The Temporal client and PostgreSQL pool the routes use, opened by the app's lifespan."""
+
+    client: Client = field(init=False)
+    pool: asyncpg.Pool = field(init=False)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -110,55 +119,65 @@ def create_app(
     pool_factory: Callable[[], Awaitable[asyncpg.Pool]],
 ) -> FastAPI:
     token = settings.require("api_token")
-    state: dict[str, Any] = {}
+    conns = Connections()
+    app = FastAPI(
+        title="Enterprise integrations API",
+        version="1.0",
+        summary="Start and inspect the service's durable workflows.",
+        lifespan=_lifespan(settings, conns, client_factory, pool_factory),
+    )
+    app.add_exception_handler(RequestValidationError, validation_problem)
+    app.exception_handler(RPCError)(temporal_error)
+    # Prometheus scrapes the webhook and in-API relay metrics here (no PII in any of them).
+    app.mount("/metrics", make_asgi_app(api_metrics_registry()))
+    app.include_router(health_router(conns))
+    app.include_router(workflows_router(settings, token, conns))
+    app.include_router(webhooks_router(settings, lambda: conns.pool))
+    app.include_router(payroll_webhook_router(settings, lambda: conns.client))
+    return app
 
+
+def _lifespan(
+    settings: Settings,
+    conns: Connections,
+    client_factory: Callable[[], Awaitable[Client]],
+    pool_factory: Callable[[], Awaitable[asyncpg.Pool]],
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        state["client"] = await client_factory()
-        state["pool"] = await pool_factory()
+        conns.client = await client_factory()
+        conns.pool = await pool_factory()
         # Webhook events stored by /webhooks are forwarded to Temporal off the request path.
-        relay = InboxRelay(state["pool"], state["client"], settings)
+        relay = InboxRelay(conns.pool, conns.client, settings)
         if settings.webhook_relay_in_api:
             relay.start()
         try:
             yield
         finally:
             await relay.stop()
-            await state["pool"].close()
+            await conns.pool.close()
 
-    app = FastAPI(
-        title="Enterprise integrations API",
-        version="1.0",
-        summary="Start and inspect the service's durable workflows.",
-        lifespan=lifespan,
-    )
+    return lifespan
 
-    app.add_exception_handler(RequestValidationError, validation_problem)
 
-    @app.exception_handler(RPCError)
-    async def temporal_error(_: Request, exc: RPCError) -> JSONResponse:
-        if exc.status in RETRYABLE:
-            return JSONResponse(status_code=503, content={"detail": "Temporal is unavailable"})
-        log.error("Temporal refused a call: %s", exc.status.name)
-        return JSONResponse(status_code=500, content={"detail": "internal error"})
+async def temporal_error(_: Request, exc: RPCError) -> JSONResponse:
+    if exc.status in RETRYABLE:
+        return JSONResponse(status_code=503, content={"detail": "Temporal is unavailable"})
+    log.error("Temporal refused a call: %s", exc.status.name)
+    return JSONResponse(status_code=500, content={"detail": "internal error"})
 
-    def auth(
-        request: Request,
-        _: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
-    ) -> None:
-        require_bearer(request, token)
 
-    # Prometheus scrapes the webhook and in-API relay metrics here (no PII in any of them).
-    app.mount("/metrics", make_asgi_app(api_metrics_registry()))
+def health_router(conns: Connections) -> APIRouter:
+    """Liveness and readiness: no token, so a load balancer can ask."""
+    router = APIRouter(tags=["health"])
 
-    @app.get("/healthz", tags=["health"], response_model=Health)
+    @router.get("/healthz", response_model=Health)
     async def healthz() -> dict[str, str]:
         """Liveness: the process is up."""
         return {"status": "ok"}
 
-    @app.get(
+    @router.get(
         "/readyz",
-        tags=["health"],
         response_model=Readiness,
         responses={503: {"model": Readiness, "description": "Temporal or PostgreSQL is down."}},
     )
@@ -166,12 +185,12 @@ def create_app(
         """Readiness: Temporal and PostgreSQL both answer."""
         checks: dict[str, str] = {}
         try:
-            await state["client"].service_client.check_health()
+            await conns.client.service_client.check_health()
             checks["temporal"] = "ok"
         except Exception as exc:
             checks["temporal"] = f"unavailable: {type(exc).__name__}"
         try:
-            await state["pool"].fetchval("SELECT 1")
+            await conns.pool.fetchval("SELECT 1")
             checks["postgres"] = "ok"
         except Exception as exc:
             checks["postgres"] = f"unavailable: {type(exc).__name__}"
@@ -179,92 +198,26 @@ def create_app(
         response.status_code = 200 if ok else 503
         return {"status": "ready" if ok else "not ready", **checks}
 
+    return router
+
+
+def workflows_router(settings: Settings, token: str, conns: Connections) -> APIRouter:
+    """``/v1``: a start route per workflow of the catalog and the state of a run; bearer only."""
+
+    def auth(
+        request: Request,
+        _: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+    ) -> None:
+        require_bearer(request, token)
+
     router = APIRouter(
         prefix="/v1",
         dependencies=[Depends(auth)],
         tags=["workflows"],
         responses={401: UNAUTHORIZED, 503: UNAVAILABLE},
     )
-
-    def add_start_route(spec: WorkflowSpec) -> None:
-        input_model: type[WireModel] = spec.input
-
-        async def start(
-            body: WireModel,
-            response: Response,
-            idempotency_key: str = Header(
-                alias="Idempotency-Key",
-                description="Client-chosen key; the same key never starts a second run.",
-            ),
-        ) -> WorkflowStarted:
-            if not IDEMPOTENCY_KEY.match(idempotency_key):
-                raise HTTPException(
-                    status_code=400,
-                    detail="Idempotency-Key must be 1-100 characters of A-Z a-z 0-9 . _ : - "
-                    "and start with a letter or digit",
-                )
-            client: Client = state["client"]
-            workflow_id = spec.workflow_id(idempotency_key)
-            digest = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
-            queue = _task_queue(settings, spec)
-            try:
-                handle = await client.start_workflow(
-                    spec.name,
-                    body,
-                    id=workflow_id,
-                    task_queue=queue,
-                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                    memo={REQUEST_DIGEST_MEMO: digest},
-                )
-                response.status_code = 201
-                log.info("started %s as %s", spec.name, workflow_id)
-                return WorkflowStarted(
-                    workflow_type=spec.name,
-                    workflow_id=workflow_id,
-                    run_id=handle.first_execution_run_id,
-                    created=True,
-                    task_queue=queue,
-                )
-            except WorkflowAlreadyStartedError:
-                pass
-            existing = await client.get_workflow_handle(workflow_id).describe()
-            previous = await existing.memo_value(REQUEST_DIGEST_MEMO, default=None)
-            if previous != digest:
-                raise HTTPException(
-                    status_code=409,
-                    detail=f"Idempotency-Key already used for {workflow_id} with another body",
-                )
-            response.status_code = 200
-            return WorkflowStarted(
-                workflow_type=spec.name,
-                workflow_id=workflow_id,
-                run_id=existing.run_id,
-                created=False,
-                task_queue=queue,
-            )
-
-        # Annotations are strings under ``from __future__ import annotations``; give FastAPI
-        # the real per-workflow model so it validates the body and documents it in OpenAPI.
-        start.__annotations__["body"] = input_model
-        router.add_api_route(
-            f"/workflows/{spec.name}",
-            start,
-            methods=["POST"],
-            status_code=201,
-            summary=f"Start {spec.name}",
-            description=spec.summary,
-            response_model=WorkflowStarted,
-            responses={
-                200: {"model": WorkflowStarted, "description": "The key's run already exists."},
-                201: {"description": "A run was started."},
-                400: problem("Idempotency-Key is malformed."),
-                409: problem("Idempotency-Key already used with another body."),
-                422: VALIDATION,
-            },
-        )
-
     for spec in CATALOG.values():
-        add_start_route(spec)
+        _add_start_route(router, spec, _start_endpoint(settings, conns, spec))
 
     @router.get(
         "/workflow-runs/{workflow_id}",
@@ -274,7 +227,7 @@ def create_app(
     async def describe(workflow_id: str) -> WorkflowState:
         """The current state of a workflow by id (payloads are not returned)."""
         try:
-            desc = await state["client"].get_workflow_handle(workflow_id).describe()
+            desc = await conns.client.get_workflow_handle(workflow_id).describe()
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 raise HTTPException(status_code=404, detail="no such workflow") from None
@@ -290,7 +243,89 @@ def create_app(
             close_time=desc.close_time.isoformat() if desc.close_time else None,
         )
 
-    app.include_router(router)
-    app.include_router(webhooks_router(settings, lambda: state["pool"]))
-    app.include_router(payroll_webhook_router(settings, lambda: state["client"]))
-    return app
+    return router
+
+
+StartEndpoint = Callable[..., Awaitable[WorkflowStarted]]
+
+
+def _start_endpoint(settings: Settings, conns: Connections, spec: WorkflowSpec) -> StartEndpoint:
+    """``POST /v1/workflows/<type>``: start once per Idempotency-Key (see the module doc)."""
+
+    async def start(
+        body: WireModel,
+        response: Response,
+        idempotency_key: str = Header(
+            alias="Idempotency-Key",
+            description="Client-chosen key; the same key never starts a second run.",
+        ),
+    ) -> WorkflowStarted:
+        if not IDEMPOTENCY_KEY.match(idempotency_key):
+            raise HTTPException(
+                status_code=400,
+                detail="Idempotency-Key must be 1-100 characters of A-Z a-z 0-9 . _ : - "
+                "and start with a letter or digit",
+            )
+        client = conns.client
+        workflow_id = spec.workflow_id(idempotency_key)
+        digest = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+        queue = _task_queue(settings, spec)
+        try:
+            handle = await client.start_workflow(
+                spec.name,
+                body,
+                id=workflow_id,
+                task_queue=queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                memo={REQUEST_DIGEST_MEMO: digest},
+            )
+            response.status_code = 201
+            log.info("started %s as %s", spec.name, workflow_id)
+            return WorkflowStarted(
+                workflow_type=spec.name,
+                workflow_id=workflow_id,
+                run_id=handle.first_execution_run_id,
+                created=True,
+                task_queue=queue,
+            )
+        except WorkflowAlreadyStartedError:
+            pass
+        existing = await client.get_workflow_handle(workflow_id).describe()
+        previous = await existing.memo_value(REQUEST_DIGEST_MEMO, default=None)
+        if previous != digest:
+            raise HTTPException(
+                status_code=409,
+                detail=f"Idempotency-Key already used for {workflow_id} with another body",
+            )
+        response.status_code = 200
+        return WorkflowStarted(
+            workflow_type=spec.name,
+            workflow_id=workflow_id,
+            run_id=existing.run_id,
+            created=False,
+            task_queue=queue,
+        )
+
+    # Annotations are strings under ``from __future__ import annotations``; give FastAPI
+    # the real per-workflow model so it validates the body and documents it in OpenAPI.
+    start.__annotations__["body"] = spec.input
+    return start
+
+
+def _add_start_route(router: APIRouter, spec: WorkflowSpec, start: StartEndpoint) -> None:
+    router.add_api_route(
+        f"/workflows/{spec.name}",
+        start,
+        methods=["POST"],
+        status_code=201,
+        summary=f"Start {spec.name}",
+        description=spec.summary,
+        response_model=WorkflowStarted,
+        responses={
+            200: {"model": WorkflowStarted, "description": "The key's run already exists."},
+            201: {"description": "A run was started."},
+            400: problem("Idempotency-Key is malformed."),
+            409: problem("Idempotency-Key already used with another body."),
+            422: VALIDATION,
+        },
+    )

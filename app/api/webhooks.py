@@ -131,51 +131,6 @@ def webhooks_router(settings: Settings, pool: Callable[[], asyncpg.Pool]) -> API
         },
     )
 
-    def unauthorized(scheme: str, exc: SignatureError) -> HTTPException:
-        REQUESTS.labels(scheme, "unauthorized").inc()
-        # The kind of failure is logged (no header values); the PSP learns only "401".
-        log.warning("webhook refused (%s): %s", scheme, type(exc).__name__)
-        return HTTPException(status_code=401, detail="invalid signature")
-
-    async def store(scheme: str, provider: str, body: bytes, message_id: str | None) -> Any:
-        try:
-            event = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            REQUESTS.labels(scheme, "bad_request").inc()
-            raise HTTPException(status_code=400, detail="body is not JSON") from None
-        if not isinstance(event, dict):
-            REQUESTS.labels(scheme, "bad_request").inc()
-            raise HTTPException(status_code=400, detail="body is not a JSON object")
-        try:
-            described = describe_event(provider, event, message_id)
-        except BadEvent as exc:
-            REQUESTS.labels(scheme, "bad_request").inc()
-            raise HTTPException(status_code=400, detail=str(exc)) from None
-        try:
-            inserted = await pool().fetchval(
-                INSERT_EVENT,
-                described.provider,
-                described.event_id,
-                described.event_type,
-                described.payout_id,
-                described.balance_transaction,
-                body.decode(),  # the verified bytes as sent; jsonb parses them once
-                described.forward,
-            )
-        except asyncpg.UntranslatableCharacterError:  # \u0000 is valid JSON, not valid jsonb
-            REQUESTS.labels(scheme, "bad_request").inc()
-            raise HTTPException(status_code=400, detail="body cannot be stored") from None
-        duplicate = inserted is None
-        REQUESTS.labels(scheme, "duplicate" if duplicate else "stored").inc()
-        log.debug(
-            "webhook %s %s %s%s",
-            provider,
-            described.event_type,
-            described.event_id,
-            " (duplicate)" if duplicate else "",
-        )
-        return Acknowledged(duplicate=duplicate, forward=described.forward)
-
     @router.post("/stripe", response_model=Acknowledged, dependencies=[Security(STRIPE_SIGNATURE)])
     async def stripe_webhook(request: Request) -> Any:
         """A Stripe event, signed with ``Stripe-Signature``."""
@@ -188,8 +143,8 @@ def webhooks_router(settings: Settings, pool: Callable[[], asyncpg.Pool]) -> API
                 tolerance=tolerance,
             )
         except SignatureError as exc:
-            raise unauthorized(STRIPE, exc) from None
-        return await store(STRIPE, STRIPE, body, None)
+            raise _unauthorized(STRIPE, exc) from None
+        return await _store(pool, STRIPE, STRIPE, body, None)
 
     @router.post(
         "/standard/{provider}",
@@ -206,7 +161,61 @@ def webhooks_router(settings: Settings, pool: Callable[[], asyncpg.Pool]) -> API
         try:
             verified = verify_standard(body, request.headers, secrets, tolerance=tolerance)
         except SignatureError as exc:
-            raise unauthorized("standard", exc) from None
-        return await store("standard", provider, body, verified.message_id)
+            raise _unauthorized("standard", exc) from None
+        return await _store(pool, "standard", provider, body, verified.message_id)
 
     return router
+
+
+def _unauthorized(scheme: str, exc: SignatureError) -> HTTPException:
+    REQUESTS.labels(scheme, "unauthorized").inc()
+    # The kind of failure is logged (no header values); the PSP learns only "401".
+    log.warning("webhook refused (%s): %s", scheme, type(exc).__name__)
+    return HTTPException(status_code=401, detail="invalid signature")
+
+
+async def _store(
+    pool: Callable[[], asyncpg.Pool],
+    scheme: str,
+    provider: str,
+    body: bytes,
+    message_id: str | None,
+) -> Acknowledged:
+    """Store a verified event once (a redelivery is acknowledged as a duplicate)."""
+    try:
+        event = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        REQUESTS.labels(scheme, "bad_request").inc()
+        raise HTTPException(status_code=400, detail="body is not JSON") from None
+    if not isinstance(event, dict):
+        REQUESTS.labels(scheme, "bad_request").inc()
+        raise HTTPException(status_code=400, detail="body is not a JSON object")
+    try:
+        described = describe_event(provider, event, message_id)
+    except BadEvent as exc:
+        REQUESTS.labels(scheme, "bad_request").inc()
+        raise HTTPException(status_code=400, detail=str(exc)) from None
+    try:
+        inserted = await pool().fetchval(
+            INSERT_EVENT,
+            described.provider,
+            described.event_id,
+            described.event_type,
+            described.payout_id,
+            described.balance_transaction,
+            body.decode(),  # the verified bytes as sent; jsonb parses them once
+            described.forward,
+        )
+    except asyncpg.UntranslatableCharacterError:  # \u0000 is valid JSON, not valid jsonb
+        REQUESTS.labels(scheme, "bad_request").inc()
+        raise HTTPException(status_code=400, detail="body cannot be stored") from None
+    duplicate = inserted is None
+    REQUESTS.labels(scheme, "duplicate" if duplicate else "stored").inc()
+    log.debug(
+        "webhook %s %s %s%s",
+        provider,
+        described.event_type,
+        described.event_id,
+        " (duplicate)" if duplicate else "",
+    )
+    return Acknowledged(duplicate=duplicate, forward=described.forward)

@@ -49,7 +49,8 @@ def dev_up(
 @dev_app.command("down")
 def dev_down() -> None:
     """Stop a stack started by `dev up --detach` (or from another shell)."""
-    from devstack.stack import DevStack, stop_recorded
+    from devstack.stack import DevStack
+    from devstack.supervisor import stop_recorded
 
     stop_recorded(DEV_DIR, typer.echo)
     stack = DevStack(DEV_DIR, say=typer.echo)
@@ -59,7 +60,7 @@ def dev_down() -> None:
 @dev_app.command("status")
 def dev_status() -> None:
     """Each service of the local stack: pid, port, restarts and state."""
-    from devstack.stack import status_lines
+    from devstack.supervisor import status_lines
 
     try:
         typer.echo("\n".join(status_lines(DEV_DIR)))

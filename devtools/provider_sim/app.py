@@ -38,7 +38,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from payroll.amounts import expected_pay
@@ -101,8 +101,21 @@ def create_app(config: SimConfig | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.sim = sim
+    app.middleware("http")(_faults(sim))
+    app.include_router(token_router(sim))
+    app.include_router(runs_router(sim))
+    app.include_router(control_router(sim))
+    return app
 
-    @app.middleware("http")
+
+Middleware = Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]
+
+
+def _faults(sim: SimState) -> Middleware:
+    """The faults a provider plays on every call but the test controls: 429s from the token
+    bucket (or ``throttle_next``), 503s at ``fail_rate`` (or ``fail_next``)."""
+    cfg = sim.config
+
     async def faults(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
@@ -125,7 +138,15 @@ def create_app(config: SimConfig | None = None) -> FastAPI:
             )
         return await call_next(request)
 
-    @app.post("/oauth/token")
+    return faults
+
+
+def token_router(sim: SimState) -> APIRouter:
+    """``POST /oauth/token``: client credentials, as a form or HTTP Basic, for a bearer token."""
+    router = APIRouter()
+    cfg = sim.config
+
+    @router.post("/oauth/token")
     async def token(request: Request) -> JSONResponse:
         form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
         client_id, client_secret = form.get("client_id"), form.get("client_secret")
@@ -148,44 +169,14 @@ def create_app(config: SimConfig | None = None) -> FastAPI:
             {"access_token": value, "token_type": "Bearer", "expires_in": cfg.token_seconds}
         )
 
-    def authorised(request: Request) -> bool:
-        header = request.headers.get("Authorization", "")
-        expiry = sim.tokens.get(header.removeprefix("Bearer ")) if header else None
-        return expiry is not None and expiry > time.monotonic()
+    return router
 
-    async def idempotent(
-        request: Request, scope: str, act: Callable[[dict[str, Any]], tuple[int, Any]]
-    ) -> JSONResponse:
-        if not authorised(request):
-            return JSONResponse({"error": "invalid_token"}, status_code=401)
-        key = request.headers.get("Idempotency-Key")
-        if not key:
-            return JSONResponse({"error": "Idempotency-Key is required"}, status_code=400)
-        raw = await request.body()
-        digest = hashlib.sha256(raw).hexdigest()
-        seen = sim.idempotency.get(f"{scope}:{key}")
-        if seen is not None:
-            if seen[0] != digest:
-                return JSONResponse({"error": "Idempotency-Key reused"}, status_code=422)
-            sim.count("replayed")
-            return JSONResponse(seen[2], status_code=seen[1], headers={"Idempotent-Replayed": "1"})
-        status, body = act(json.loads(raw or b"{}"))
-        if status < 500:
-            sim.idempotency[f"{scope}:{key}"] = (digest, status, body)
-        return JSONResponse(body, status_code=status)
 
-    def view(run: Run) -> dict[str, Any]:
-        return {
-            "id": run.id,
-            "external_id": run.external_id,
-            "company_id": run.company_id,
-            "period_start": run.period_start,
-            "kind": run.kind,
-            "status": run.status,
-            "employees": len(run.employees),
-        }
+def runs_router(sim: SimState) -> APIRouter:
+    """``/v1/runs``: create a run, add employees, submit it, read its status and report."""
+    router = APIRouter()
 
-    @app.post("/v1/runs")
+    @router.post("/v1/runs")
     async def create_run(request: Request) -> JSONResponse:
         def act(body: dict[str, Any]) -> tuple[int, Any]:
             run = Run(
@@ -199,9 +190,9 @@ def create_app(config: SimConfig | None = None) -> FastAPI:
             sim.count("runs_created")
             return 201, view(run)
 
-        return await idempotent(request, "create", act)
+        return await _idempotent(sim, request, "create", act)
 
-    @app.post("/v1/runs/{run_id}/employees")
+    @router.post("/v1/runs/{run_id}/employees")
     async def add_employees(run_id: str, request: Request) -> JSONResponse:
         def act(body: dict[str, Any]) -> tuple[int, Any]:
             run = sim.runs.get(run_id)
@@ -214,9 +205,9 @@ def create_app(config: SimConfig | None = None) -> FastAPI:
                 run.employees[str(row["employee_id"])] = row
             return 200, {"accepted": len(rows), "employees": len(run.employees)}
 
-        return await idempotent(request, f"employees:{run_id}", act)
+        return await _idempotent(sim, request, f"employees:{run_id}", act)
 
-    @app.post("/v1/runs/{run_id}/submit")
+    @router.post("/v1/runs/{run_id}/submit")
     async def submit(run_id: str, request: Request) -> JSONResponse:
         def act(_: dict[str, Any]) -> tuple[int, Any]:
             run = sim.runs.get(run_id)
@@ -229,43 +220,34 @@ def create_app(config: SimConfig | None = None) -> FastAPI:
                 task.add_done_callback(sim.tasks.discard)
             return 202, view(run)
 
-        return await idempotent(request, f"submit:{run_id}", act)
+        return await _idempotent(sim, request, f"submit:{run_id}", act)
 
-    @app.get("/v1/runs/{run_id}")
+    @router.get("/v1/runs/{run_id}")
     async def get_run(run_id: str, request: Request) -> JSONResponse:
-        if not authorised(request):
+        if not _authorised(sim, request):
             return JSONResponse({"error": "invalid_token"}, status_code=401)
         run = sim.runs.get(run_id)
         if run is None:
             return JSONResponse({"error": "no such run"}, status_code=404)
         return JSONResponse(view(run))
 
-    @app.get("/v1/runs/{run_id}/report")
+    @router.get("/v1/runs/{run_id}/report")
     async def report(
         run_id: str, request: Request, cursor: str | None = None, limit: int | None = None
     ) -> JSONResponse:
-        if not authorised(request):
+        if not _authorised(sim, request):
             return JSONResponse({"error": "invalid_token"}, status_code=401)
-        run = sim.runs.get(run_id)
-        if run is None:
-            return JSONResponse({"error": "no such run"}, status_code=404)
-        if run.status != "completed":
-            return JSONResponse({"error": f"run is {run.status}"}, status_code=409)
-        size = min(max(limit or cfg.page_size, 1), cfg.max_page_size)
-        try:
-            offset = int(base64.urlsafe_b64decode(cursor).decode()) if cursor else 0
-        except ValueError:
-            return JSONResponse({"error": "bad cursor"}, status_code=400)
-        page = run.report[offset : offset + size]
-        following = offset + size
-        next_cursor = (
-            base64.urlsafe_b64encode(str(following).encode()).decode()
-            if following < len(run.report)
-            else None
-        )
-        return JSONResponse({"data": page, "next_cursor": next_cursor})
+        return _report_page(sim, run_id, cursor, limit)
 
-    @app.post("/_sim/faults")
+    return router
+
+
+def control_router(sim: SimState) -> APIRouter:
+    """``/_sim``: the test's controls (faults, processing time) and what the simulator saw."""
+    router = APIRouter()
+    cfg = sim.config
+
+    @router.post("/_sim/faults")
     async def set_faults(request: Request) -> dict[str, Any]:
         body = await request.json()
         sim.fail_next = int(body.get("fail_next", sim.fail_next))
@@ -278,11 +260,78 @@ def create_app(config: SimConfig | None = None) -> FastAPI:
             cfg.processing_seconds = float(body["processing_seconds"])
         return {"ok": True}
 
-    @app.get("/_sim/stats")
+    @router.get("/_sim/stats")
     async def stats() -> dict[str, int]:
         return dict(sim.stats)
 
-    return app
+    return router
+
+
+def _authorised(sim: SimState, request: Request) -> bool:
+    header = request.headers.get("Authorization", "")
+    expiry = sim.tokens.get(header.removeprefix("Bearer ")) if header else None
+    return expiry is not None and expiry > time.monotonic()
+
+
+async def _idempotent(
+    sim: SimState,
+    request: Request,
+    scope: str,
+    act: Callable[[dict[str, Any]], tuple[int, Any]],
+) -> JSONResponse:
+    """A write once per Idempotency-Key: a replay answers what the first call did."""
+    if not _authorised(sim, request):
+        return JSONResponse({"error": "invalid_token"}, status_code=401)
+    key = request.headers.get("Idempotency-Key")
+    if not key:
+        return JSONResponse({"error": "Idempotency-Key is required"}, status_code=400)
+    raw = await request.body()
+    digest = hashlib.sha256(raw).hexdigest()
+    seen = sim.idempotency.get(f"{scope}:{key}")
+    if seen is not None:
+        if seen[0] != digest:
+            return JSONResponse({"error": "Idempotency-Key reused"}, status_code=422)
+        sim.count("replayed")
+        return JSONResponse(seen[2], status_code=seen[1], headers={"Idempotent-Replayed": "1"})
+    status, body = act(json.loads(raw or b"{}"))
+    if status < 500:
+        sim.idempotency[f"{scope}:{key}"] = (digest, status, body)
+    return JSONResponse(body, status_code=status)
+
+
+def view(run: Run) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "external_id": run.external_id,
+        "company_id": run.company_id,
+        "period_start": run.period_start,
+        "kind": run.kind,
+        "status": run.status,
+        "employees": len(run.employees),
+    }
+
+
+def _report_page(sim: SimState, run_id: str, cursor: str | None, limit: int | None) -> JSONResponse:
+    """One page of a completed run's report; the cursor is the next row's offset."""
+    cfg = sim.config
+    run = sim.runs.get(run_id)
+    if run is None:
+        return JSONResponse({"error": "no such run"}, status_code=404)
+    if run.status != "completed":
+        return JSONResponse({"error": f"run is {run.status}"}, status_code=409)
+    size = min(max(limit or cfg.page_size, 1), cfg.max_page_size)
+    try:
+        offset = int(base64.urlsafe_b64decode(cursor).decode()) if cursor else 0
+    except ValueError:
+        return JSONResponse({"error": "bad cursor"}, status_code=400)
+    page = run.report[offset : offset + size]
+    following = offset + size
+    next_cursor = (
+        base64.urlsafe_b64encode(str(following).encode()).decode()
+        if following < len(run.report)
+        else None
+    )
+    return JSONResponse({"data": page, "next_cursor": next_cursor})
 
 
 def _take_token(sim: SimState) -> bool:
