@@ -170,9 +170,9 @@ class _Reader:
         self.iat = False
         self.file_header: FileHeader | None = None
         self.file_control: FileControl | None = None
-        self.records = 0
-        self.known = 0
+        # Every record is known, unknown or filler: only the rare two are counted.
         self.unknown = 0
+        self.filler = 0
         self.after_control = False
 
     # -- batch assembly --------------------------------------------------------------------
@@ -256,10 +256,9 @@ class _Reader:
 
     # -- one method per record type --------------------------------------------------------
 
-    def file_header_record(self, line: str, n: int) -> None:
+    def file_header_record(self, line: str, n: int, records: int) -> None:
         """Type 1: the first record of the file, and only that one."""
-        self.known += 1
-        if self.file_header is None and self.records == 1:
+        if self.file_header is None and records == 1:
             self.file_header = parse_file_header(line, n, self.deviations)
         elif self.file_header is None:
             self.deviations.append(
@@ -284,7 +283,6 @@ class _Reader:
     def batch_header_record(self, line: str, n: int) -> None:
         """Type 5: opens a batch (closing an open one that had no control); SEC code IAT
         (positions 51-53) selects the IAT layouts for the whole batch."""
-        self.known += 1
         if self.header is not None:
             self.close(None, n)
         self.iat = line[50:53] == "IAT"
@@ -313,12 +311,10 @@ class _Reader:
             if self.iat
             else parse_entry_detail(line, n, self.deviations)
         )
-        self.known += 1
 
     def addenda_record(self, line: str, n: int) -> None:
         """Type 7: belongs to the entry before it; the addenda type code (positions 2-3)
         selects the layout: 05 payment information, 98 NOC, 99 return, 10-18 IAT."""
-        self.known += 1
         if self.detail is None:
             self.deviations.append(
                 Deviation(
@@ -343,7 +339,6 @@ class _Reader:
 
     def batch_control_record(self, line: str, n: int) -> None:
         """Type 8: closes the open batch."""
-        self.known += 1
         if self.header is None:
             self.flush_entry()
             self.deviations.append(
@@ -359,13 +354,13 @@ class _Reader:
 
     def file_control_record(self, line: str, n: int) -> None:
         """Type 9: closes the open batch and the file."""
-        self.known += 1
         self.close(None, n)
         self.file_control = parse_file_control(line, n, self.deviations)
         self.after_control = True
 
     def filler_record(self, n: int) -> None:
         """All 9s: fills the last block of ten records, after the file control."""
+        self.filler += 1
         if self.file_control is None:
             self.deviations.append(
                 Deviation(
@@ -400,16 +395,17 @@ class _Reader:
 
     # -- the end of the file ---------------------------------------------------------------
 
-    def finish(self, n: int, layout: Layout) -> NachaFile:
+    def finish(self, n: int, records: int, layout: Layout) -> NachaFile:
         """Closes the last batch; refuses what is not a NACHA file at all."""
         self.close(None, n + 1)
         header, control, deviations = self.file_header, self.file_control, self.deviations
         if header is None and not self.batches:
             raise NachaReadError("no file header or batch header record: not a NACHA file")
-        if self.unknown > self.known:
+        unknown = self.unknown
+        known = records - unknown - self.filler
+        if unknown > known:
             raise NachaReadError(
-                f"{self.unknown} of {self.unknown + self.known} records are not NACHA records: "
-                "not a NACHA file"
+                f"{unknown} of {unknown + known} records are not NACHA records: not a NACHA file"
             )
         if header is None:
             deviations.append(
@@ -426,7 +422,6 @@ class _Reader:
                     n, None, "missing_file_control", "the file has no file control record (9)"
                 )
             )
-        records = self.records
         layout = Layout(layout.line_ending, layout.final_newline, records % 10 == 0)
         return NachaFile(header, tuple(self.batches), control, tuple(deviations), layout, records)
 
@@ -440,22 +435,24 @@ def _parse(text: str) -> NachaFile:
     clean_text = text.isascii() and "".join(lines).isprintable()
 
     r = _Reader(deviations)
-    n = 0
+    # Entries and addenda are nearly every record of a large file: they come first, and
+    # their methods are bound once, outside the loop.
+    entry_detail_record, addenda_record = r.entry_detail_record, r.addenda_record
+    records = n = 0
     for n, line in enumerate(lines, 1):
         if len(line) != RECORD_LENGTH:
             fitted = r.fit(line, n)
             if fitted is None:
                 continue
             line = fitted
-        r.records += 1
+        records += 1
         if not clean_text:
             r.check_characters(line, n)
-        # Entries and addenda first: they are nearly every record of a large file.
         kind = line[0]
         if kind == "6":
-            r.entry_detail_record(line, n)
+            entry_detail_record(line, n)
         elif kind == "7":
-            r.addenda_record(line, n)
+            addenda_record(line, n)
         elif kind == "9" and line == FILLER_RECORD:
             r.filler_record(n)
         elif r.after_control:
@@ -467,7 +464,7 @@ def _parse(text: str) -> NachaFile:
         elif kind == "9":
             r.file_control_record(line, n)
         elif kind == "1":
-            r.file_header_record(line, n)
+            r.file_header_record(line, n, records)
         else:
             r.unknown_record(kind, n)
-    return r.finish(n, layout)
+    return r.finish(n, records, layout)

@@ -413,7 +413,9 @@ def _addenda(
 ) -> None:
     """An entry's addenda records (type 7): the indicator that announces them, each record by
     its type code, then the rules on the set (how many of each, COR, IAT)."""
-    _addenda_indicator(addenda, d, n, report)
+    indicator = getattr(d, "addenda_record_indicator", "0")
+    if indicator != ("1" if addenda else "0"):
+        _addenda_indicator(indicator, addenda, n, report)
     if not addenda:
         if sec == "COR":
             report.error(
@@ -450,9 +452,10 @@ def _addenda(
         _iat_addenda(addenda, d, n, report)
 
 
-def _addenda_indicator(addenda: tuple[object, ...], d: object, n: int, report: _Report) -> None:
+def _addenda_indicator(
+    indicator: object, addenda: tuple[object, ...], n: int, report: _Report
+) -> None:
     """The addenda record indicator (position 79) says whether addenda follow the entry."""
-    indicator = getattr(d, "addenda_record_indicator", "0")
     if indicator not in ("0", "1"):
         report.error(
             n,
