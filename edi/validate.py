@@ -21,7 +21,7 @@ from edi.envelope import Normalized, check_isa, normalize
 from edi.errors import EnvelopeError, Refused
 from edi.hipaa import has_map, validate_interchange
 from edi.limits import Budget, Limits
-from edi.reader import Group, Interchange, check_structure, read_interchange
+from edi.reader import Group, Interchange, TransactionSet, check_structure, read_interchange
 from edi.results import (
     MAX_ISSUES,
     AckCode,
@@ -318,79 +318,9 @@ def _check_group(
     sets: list[SetResult] = []
     lines: dict[str, list[Elements]] = {}
     for transaction in group.sets:
-        codes = [code for code, _ in transaction.errors]
-        detail: list[Elements] = []
-        where = {"group_control": group.control, "set_control": transaction.control}
-        for code, message in transaction.errors:
-            issues.append(
-                Issue(
-                    level="transaction", code=code, message=message, line=transaction.line, **where
-                )
-            )
-        for segment, code, message in transaction.segment_errors:
-            detail.append(["AK3", segment.id, str(segment.position), "", code])
-            issues.append(
-                Issue(
-                    level="segment",
-                    code=code,
-                    message=message,
-                    line=segment.line,
-                    segment_id=segment.id,
-                    segment_position=segment.position,
-                    **where,
-                )
-            )
-        contract = segment_rules.load(transaction.set_id)
-        if force:
-            codes.append("5")
-        elif contract is None:
-            codes.append("1")  # transaction set not supported
-            issues.append(
-                Issue(
-                    level="transaction",
-                    code="1",
-                    line=transaction.line,
-                    message=f"no segment contract for set {transaction.set_id[:6]!r}",
-                    **where,
-                )
-            )
-        else:
-            checked = segment_rules.check(contract, transaction)
-            codes.extend(checked.set_codes)
-            last = transaction.segments[-1].position if transaction.segments else 0
-            for p in checked.problems:
-                position = p.segment.position if p.segment else last
-                detail.append(["AK3", p.segment_id, str(position), "", p.code])
-                issues.append(
-                    Issue(
-                        level="segment" if p.element is None else "element",
-                        code=p.element_code or p.code,
-                        message=p.message,
-                        line=p.segment.line if p.segment else None,
-                        segment_id=p.segment_id,
-                        segment_position=position,
-                        element_position=str(p.element) if p.element else None,
-                        value=mask_value(p.value) if p.value else None,
-                        **where,
-                    )
-                )
-                if p.element is not None:
-                    detail.append(["AK4", str(p.element), "", p.element_code or "", p.value or ""])
-        if transaction.segment_errors and "5" not in codes:
-            codes.append("5")
-        if not transaction.closed and "2" not in codes:
-            codes.append("2")
-        verdict: AckCode = "R" if codes else "A"
+        checked, detail = _check_set(group, transaction, issues, force=force)
         lines[transaction.control] = detail
-        sets.append(
-            SetResult(
-                set_id=transaction.set_id,
-                control_number=transaction.control,
-                ack_code=verdict,
-                segments=len(transaction.segments),
-                errors=sorted(set(codes)),
-            )
-        )
+        sets.append(checked)
     group_codes = sorted({code for code, _ in group.errors})
     for code, message in group.errors:
         issues.append(
@@ -402,14 +332,6 @@ def _check_group(
                 group_control=group.control,
             )
         )
-    accepted = sum(1 for s in sets if s.ack_code == "A")
-    ack_code: AckCode
-    if group_codes or accepted == 0:
-        ack_code = "R"
-    elif accepted == len(sets):
-        ack_code = "A"
-    else:
-        ack_code = "P"
     return (
         GroupResult(
             functional_id=group.functional_id,
@@ -418,12 +340,112 @@ def _check_group(
             sender=group.sender,
             receiver=group.receiver,
             engine=engine,
-            ack_code=ack_code,
+            ack_code=_group_ack_code(group_codes, sets),
             sets=sets,
             errors=group_codes,
         ),
         lines,
     )
+
+
+def _group_ack_code(group_codes: list[str], sets: list[SetResult]) -> AckCode:
+    """AK9-01: rejected on a group error or when no set is accepted, partially accepted when
+    some are (X12 997)."""
+    accepted = sum(1 for s in sets if s.ack_code == "A")
+    if group_codes or accepted == 0:
+        return "R"
+    if accepted == len(sets):
+        return "A"
+    return "P"
+
+
+def _check_set(
+    group: Group, transaction: TransactionSet, issues: list[Issue], *, force: bool
+) -> tuple[SetResult, list[Elements]]:
+    """One transaction set: the reader's errors, then its segment contract (``force``: not
+    validated, rejected with AK5 code 5). Returns its AK5 verdict and its AK3/AK4 lines."""
+    codes = [code for code, _ in transaction.errors]
+    detail: list[Elements] = []
+    where = {"group_control": group.control, "set_control": transaction.control}
+    for code, message in transaction.errors:
+        issues.append(
+            Issue(level="transaction", code=code, message=message, line=transaction.line, **where)
+        )
+    for segment, code, message in transaction.segment_errors:
+        detail.append(["AK3", segment.id, str(segment.position), "", code])
+        issues.append(
+            Issue(
+                level="segment",
+                code=code,
+                message=message,
+                line=segment.line,
+                segment_id=segment.id,
+                segment_position=segment.position,
+                **where,
+            )
+        )
+    contract = segment_rules.load(transaction.set_id)
+    if force:
+        codes.append("5")
+    elif contract is None:
+        codes.append("1")  # transaction set not supported
+        issues.append(
+            Issue(
+                level="transaction",
+                code="1",
+                line=transaction.line,
+                message=f"no segment contract for set {transaction.set_id[:6]!r}",
+                **where,
+            )
+        )
+    else:
+        _check_contract(contract, transaction, where, codes, detail, issues)
+    if transaction.segment_errors and "5" not in codes:
+        codes.append("5")
+    if not transaction.closed and "2" not in codes:
+        codes.append("2")
+    verdict: AckCode = "R" if codes else "A"
+    result = SetResult(
+        set_id=transaction.set_id,
+        control_number=transaction.control,
+        ack_code=verdict,
+        segments=len(transaction.segments),
+        errors=sorted(set(codes)),
+    )
+    return result, detail
+
+
+def _check_contract(
+    contract: segment_rules.SegmentContract,
+    transaction: TransactionSet,
+    where: dict[str, str],
+    codes: list[str],
+    detail: list[Elements],
+    issues: list[Issue],
+) -> None:
+    """A set against our segment contract: AK5 codes into ``codes``, an AK3 per segment
+    problem and an AK4 per element problem into ``detail`` (values masked in issues)."""
+    checked = segment_rules.check(contract, transaction)
+    codes.extend(checked.set_codes)
+    last = transaction.segments[-1].position if transaction.segments else 0
+    for p in checked.problems:
+        position = p.segment.position if p.segment else last
+        detail.append(["AK3", p.segment_id, str(position), "", p.code])
+        issues.append(
+            Issue(
+                level="segment" if p.element is None else "element",
+                code=p.element_code or p.code,
+                message=p.message,
+                line=p.segment.line if p.segment else None,
+                segment_id=p.segment_id,
+                segment_position=position,
+                element_position=str(p.element) if p.element else None,
+                value=mask_value(p.value) if p.value else None,
+                **where,
+            )
+        )
+        if p.element is not None:
+            detail.append(["AK4", str(p.element), "", p.element_code or "", p.value or ""])
 
 
 def _ack_body(

@@ -153,8 +153,12 @@ def _split(text: str, deviations: list[Deviation]) -> tuple[list[str], Layout]:
     return lines, Layout(line_ending=line_ending, final_newline=final_newline, blocked=True)
 
 
-class _Builder:
-    """Assembles batches from the stream of records; keeps the reader's loop small."""
+class _Reader:
+    """The reader's state over the stream of records, one method per record type (in the
+    style of moov-io/ach's reader): the loop in ``_parse`` only dispatches on the type code.
+
+    Record types and layouts are those of the NACHA Operating Rules, Appendix Three; what a
+    method tolerates and records as a deviation is what real banks send."""
 
     def __init__(self, deviations: list[Deviation]) -> None:
         self.deviations = deviations
@@ -164,6 +168,14 @@ class _Builder:
         self.detail: AnyEntryDetail | None = None
         self.addenda: list[Addenda] = []
         self.iat = False
+        self.file_header: FileHeader | None = None
+        self.file_control: FileControl | None = None
+        # Every record is known, unknown or filler: only the rare two are counted.
+        self.unknown = 0
+        self.filler = 0
+        self.after_control = False
+
+    # -- batch assembly --------------------------------------------------------------------
 
     def flush_entry(self) -> None:
         if self.detail is not None:
@@ -193,6 +205,226 @@ class _Builder:
         self.header = None
         self.entries = []
 
+    # -- the physical record ---------------------------------------------------------------
+
+    def fit(self, line: str, n: int) -> str | None:
+        """A line that is not 94 characters, made one (``None``: a blank line, skipped).
+        NACHA records are exactly 94 characters; banks send them trimmed or padded."""
+        size = len(line)
+        if size == 0 or not line.strip():
+            self.deviations.append(
+                Deviation(n, None, "blank_line", "blank line ignored", tolerated=True)
+            )
+            return None
+        if size < RECORD_LENGTH:
+            self.deviations.append(
+                Deviation(
+                    n,
+                    None,
+                    "short_record",
+                    f"record is {size} characters, not 94; read as if space-filled",
+                    tolerated=True,
+                )
+            )
+            return line.ljust(RECORD_LENGTH)
+        extra = line[RECORD_LENGTH:]
+        self.deviations.append(
+            Deviation(
+                n,
+                None,
+                "long_record",
+                f"record is {size} characters, not 94; characters after position 94 ignored",
+                tolerated=not extra.strip(),
+            )
+        )
+        return line[:RECORD_LENGTH]
+
+    def check_characters(self, line: str, n: int) -> None:
+        """NACHA records hold printable ASCII only."""
+        if line.isascii() and line.isprintable():
+            return
+        bad = [i + 1 for i, ch in enumerate(line) if not (ch.isascii() and ch.isprintable())]
+        self.deviations.append(
+            Deviation(
+                n,
+                None,
+                "invalid_characters",
+                f"characters outside printable ASCII at positions "
+                f"{', '.join(map(str, bad[:10]))}{'...' if len(bad) > 10 else ''}",
+            )
+        )
+
+    # -- one method per record type --------------------------------------------------------
+
+    def file_header_record(self, line: str, n: int, records: int) -> None:
+        """Type 1: the first record of the file, and only that one."""
+        if self.file_header is None and records == 1:
+            self.file_header = parse_file_header(line, n, self.deviations)
+        elif self.file_header is None:
+            self.deviations.append(
+                Deviation(
+                    n,
+                    None,
+                    "late_file_header",
+                    "the file header is not the first record: ignored",
+                )
+            )
+        else:
+            self.deviations.append(
+                Deviation(
+                    n,
+                    None,
+                    "second_file_header",
+                    "a second file header: only the first file is read",
+                )
+            )
+            self.after_control = True
+
+    def batch_header_record(self, line: str, n: int) -> None:
+        """Type 5: opens a batch (closing an open one that had no control); SEC code IAT
+        (positions 51-53) selects the IAT layouts for the whole batch."""
+        if self.header is not None:
+            self.close(None, n)
+        self.iat = line[50:53] == "IAT"
+        self.header = (
+            parse_iat_batch_header(line, n, self.deviations)
+            if self.iat
+            else parse_batch_header(line, n, self.deviations)
+        )
+
+    def entry_detail_record(self, line: str, n: int) -> None:
+        """Type 6: an entry, only inside a batch."""
+        if self.header is None:
+            self.deviations.append(
+                Deviation(
+                    n,
+                    None,
+                    "entry_outside_batch",
+                    "entry detail record outside a batch: ignored",
+                )
+            )
+            self.unknown += 1
+            return
+        self.flush_entry()
+        self.detail = (
+            parse_iat_entry_detail(line, n, self.deviations)
+            if self.iat
+            else parse_entry_detail(line, n, self.deviations)
+        )
+
+    def addenda_record(self, line: str, n: int) -> None:
+        """Type 7: belongs to the entry before it; the addenda type code (positions 2-3)
+        selects the layout: 05 payment information, 98 NOC, 99 return, 10-18 IAT."""
+        if self.detail is None:
+            self.deviations.append(
+                Deviation(
+                    n,
+                    None,
+                    "addenda_without_entry",
+                    "addenda record not preceded by an entry: ignored",
+                )
+            )
+            return
+        code = line[1:3]
+        if code == "05":
+            self.addenda.append(parse_addenda05(line, n, self.deviations))
+        elif code == "99":
+            self.addenda.append(parse_addenda99(line, n, self.deviations))
+        elif code == "98":
+            self.addenda.append(parse_addenda98(line, n, self.deviations))
+        elif code in IAT_ADDENDA_TYPES:
+            self.addenda.append(parse_iat_addenda(line, n, self.deviations))
+        else:
+            self.addenda.append(parse_other_addenda(line, n, self.deviations))
+
+    def batch_control_record(self, line: str, n: int) -> None:
+        """Type 8: closes the open batch."""
+        if self.header is None:
+            self.flush_entry()
+            self.deviations.append(
+                Deviation(
+                    n,
+                    None,
+                    "control_without_batch",
+                    "batch control record without a batch header: ignored",
+                )
+            )
+            return
+        self.close(parse_batch_control(line, n, self.deviations), n)
+
+    def file_control_record(self, line: str, n: int) -> None:
+        """Type 9: closes the open batch and the file."""
+        self.close(None, n)
+        self.file_control = parse_file_control(line, n, self.deviations)
+        self.after_control = True
+
+    def filler_record(self, n: int) -> None:
+        """All 9s: fills the last block of ten records, after the file control."""
+        self.filler += 1
+        if self.file_control is None:
+            self.deviations.append(
+                Deviation(
+                    n,
+                    None,
+                    "filler_before_file_control",
+                    "a filler record of 9s comes before the file control",
+                )
+            )
+
+    def record_after_control(self, kind: str, n: int) -> None:
+        self.deviations.append(
+            Deviation(
+                n,
+                None,
+                "record_after_file_control",
+                f"record type {kind!r} after the file control: ignored",
+            )
+        )
+        self.unknown += 1
+
+    def unknown_record(self, kind: str, n: int) -> None:
+        self.unknown += 1
+        self.deviations.append(
+            Deviation(
+                n,
+                None,
+                "unknown_record_type",
+                f"record type {kind!r} is not a NACHA record: ignored",
+            )
+        )
+
+    # -- the end of the file ---------------------------------------------------------------
+
+    def finish(self, n: int, records: int, layout: Layout) -> NachaFile:
+        """Closes the last batch; refuses what is not a NACHA file at all."""
+        self.close(None, n + 1)
+        header, control, deviations = self.file_header, self.file_control, self.deviations
+        if header is None and not self.batches:
+            raise NachaReadError("no file header or batch header record: not a NACHA file")
+        unknown = self.unknown
+        known = records - unknown - self.filler
+        if unknown > known:
+            raise NachaReadError(
+                f"{unknown} of {unknown + known} records are not NACHA records: not a NACHA file"
+            )
+        if header is None:
+            deviations.append(
+                Deviation(
+                    1,
+                    None,
+                    "missing_file_header",
+                    "the file does not start with a file header record (1)",
+                )
+            )
+        if control is None:
+            deviations.append(
+                Deviation(
+                    n, None, "missing_file_control", "the file has no file control record (9)"
+                )
+            )
+        layout = Layout(layout.line_ending, layout.final_newline, records % 10 == 0)
+        return NachaFile(header, tuple(self.batches), control, tuple(deviations), layout, records)
+
 
 def _parse(text: str) -> NachaFile:
     if not text.strip():
@@ -202,202 +434,37 @@ def _parse(text: str) -> NachaFile:
     # One pass over the whole text decides whether per-record character checks are needed.
     clean_text = text.isascii() and "".join(lines).isprintable()
 
-    b = _Builder(deviations)
-    header: FileHeader | None = None
-    control: FileControl | None = None
-    records = known = unknown = filler = 0
-    after_control = False
-    n = 0
+    r = _Reader(deviations)
+    # Entries and addenda are nearly every record of a large file: they come first, and
+    # their methods are bound once, outside the loop.
+    entry_detail_record, addenda_record = r.entry_detail_record, r.addenda_record
+    records = n = 0
     for n, line in enumerate(lines, 1):
-        size = len(line)
-        if size != RECORD_LENGTH:
-            if size == 0 or not line.strip():
-                deviations.append(
-                    Deviation(n, None, "blank_line", "blank line ignored", tolerated=True)
-                )
+        if len(line) != RECORD_LENGTH:
+            fitted = r.fit(line, n)
+            if fitted is None:
                 continue
-            if size < RECORD_LENGTH:
-                deviations.append(
-                    Deviation(
-                        n,
-                        None,
-                        "short_record",
-                        f"record is {size} characters, not 94; read as if space-filled",
-                        tolerated=True,
-                    )
-                )
-                line = line.ljust(RECORD_LENGTH)
-            else:
-                extra = line[RECORD_LENGTH:]
-                deviations.append(
-                    Deviation(
-                        n,
-                        None,
-                        "long_record",
-                        f"record is {size} characters, not 94; characters after position "
-                        f"94 ignored",
-                        tolerated=not extra.strip(),
-                    )
-                )
-                line = line[:RECORD_LENGTH]
+            line = fitted
         records += 1
-        if not clean_text and not (line.isascii() and line.isprintable()):
-            bad = [i + 1 for i, ch in enumerate(line) if not (ch.isascii() and ch.isprintable())]
-            deviations.append(
-                Deviation(
-                    n,
-                    None,
-                    "invalid_characters",
-                    f"characters outside printable ASCII at positions "
-                    f"{', '.join(map(str, bad[:10]))}{'...' if len(bad) > 10 else ''}",
-                )
-            )
+        if not clean_text:
+            r.check_characters(line, n)
         kind = line[0]
         if kind == "6":
-            if b.header is None:
-                deviations.append(
-                    Deviation(
-                        n,
-                        None,
-                        "entry_outside_batch",
-                        "entry detail record outside a batch: ignored",
-                    )
-                )
-                unknown += 1
-                continue
-            b.flush_entry()
-            b.detail = (
-                parse_iat_entry_detail(line, n, deviations)
-                if b.iat
-                else parse_entry_detail(line, n, deviations)
-            )
-            known += 1
+            entry_detail_record(line, n)
         elif kind == "7":
-            known += 1
-            if b.detail is None:
-                deviations.append(
-                    Deviation(
-                        n,
-                        None,
-                        "addenda_without_entry",
-                        "addenda record not preceded by an entry: ignored",
-                    )
-                )
-                continue
-            code = line[1:3]
-            if code == "05":
-                b.addenda.append(parse_addenda05(line, n, deviations))
-            elif code == "99":
-                b.addenda.append(parse_addenda99(line, n, deviations))
-            elif code == "98":
-                b.addenda.append(parse_addenda98(line, n, deviations))
-            elif code in IAT_ADDENDA_TYPES:
-                b.addenda.append(parse_iat_addenda(line, n, deviations))
-            else:
-                b.addenda.append(parse_other_addenda(line, n, deviations))
+            addenda_record(line, n)
         elif kind == "9" and line == FILLER_RECORD:
-            filler += 1
-            if control is None:
-                deviations.append(
-                    Deviation(
-                        n,
-                        None,
-                        "filler_before_file_control",
-                        "a filler record of 9s comes before the file control",
-                    )
-                )
-        elif after_control:
-            deviations.append(
-                Deviation(
-                    n,
-                    None,
-                    "record_after_file_control",
-                    f"record type {kind!r} after the file control: ignored",
-                )
-            )
-            unknown += 1
+            r.filler_record(n)
+        elif r.after_control:
+            r.record_after_control(kind, n)
         elif kind == "5":
-            known += 1
-            if b.header is not None:
-                b.close(None, n)
-            b.iat = line[50:53] == "IAT"
-            b.header = (
-                parse_iat_batch_header(line, n, deviations)
-                if b.iat
-                else parse_batch_header(line, n, deviations)
-            )
+            r.batch_header_record(line, n)
         elif kind == "8":
-            known += 1
-            if b.header is None:
-                b.flush_entry()
-                deviations.append(
-                    Deviation(
-                        n,
-                        None,
-                        "control_without_batch",
-                        "batch control record without a batch header: ignored",
-                    )
-                )
-                continue
-            b.close(parse_batch_control(line, n, deviations), n)
+            r.batch_control_record(line, n)
         elif kind == "9":
-            known += 1
-            b.close(None, n)
-            control = parse_file_control(line, n, deviations)
-            after_control = True
+            r.file_control_record(line, n)
         elif kind == "1":
-            known += 1
-            if header is None and records == 1:
-                header = parse_file_header(line, n, deviations)
-            elif header is None:
-                deviations.append(
-                    Deviation(
-                        n,
-                        None,
-                        "late_file_header",
-                        "the file header is not the first record: ignored",
-                    )
-                )
-            else:
-                deviations.append(
-                    Deviation(
-                        n,
-                        None,
-                        "second_file_header",
-                        "a second file header: only the first file is read",
-                    )
-                )
-                after_control = True
+            r.file_header_record(line, n, records)
         else:
-            unknown += 1
-            deviations.append(
-                Deviation(
-                    n,
-                    None,
-                    "unknown_record_type",
-                    f"record type {kind!r} is not a NACHA record: ignored",
-                )
-            )
-    b.close(None, n + 1)
-
-    if header is None and not b.batches:
-        raise NachaReadError("no file header or batch header record: not a NACHA file")
-    if unknown > known:
-        raise NachaReadError(
-            f"{unknown} of {unknown + known} records are not NACHA records: not a NACHA file"
-        )
-    if header is None:
-        deviations.append(
-            Deviation(
-                1,
-                None,
-                "missing_file_header",
-                "the file does not start with a file header record (1)",
-            )
-        )
-    if control is None:
-        deviations.append(
-            Deviation(n, None, "missing_file_control", "the file has no file control record (9)")
-        )
-    layout = Layout(layout.line_ending, layout.final_newline, records % 10 == 0)
-    return NachaFile(header, tuple(b.batches), control, tuple(deviations), layout, records)
+            r.unknown_record(kind, n)
+    return r.finish(n, records, layout)

@@ -174,117 +174,20 @@ def reconcile_payout(
     own_id = payout.balance_transaction_id if payout is not None else None
     found: list[Discrepancy] = []
 
-    seen: dict[str, BalanceTransaction] = {}
-    own: list[BalanceTransaction] = []
-    members: list[BalanceTransaction] = []
-    for transaction in transactions:
-        first = seen.get(transaction.id)
-        if first is not None:
-            same = first == transaction or _same_content(first, transaction)
-            found.append(
-                Discrepancy(
-                    kind=DiscrepancyKind.DUPLICATE_TRANSACTION,
-                    message=(
-                        f"transaction {transaction.id} appears again (line {transaction.line}); "
-                        + ("counted once" if same else "with different content; first counted")
-                    ),
-                    payout_id=pid,
-                    transaction_id=transaction.id,
-                    currency=transaction.currency,
-                    expected=first.net,
-                    actual=transaction.net,
-                )
-            )
-            continue
-        seen[transaction.id] = transaction
-        if _is_own_debit(transaction, pid, own_id):
-            own.append(transaction)
-        else:
-            members.append(transaction)
-
+    seen, own, members = _partition(transactions, pid, own_id, found)
     currency = (
         payout.currency
         if payout is not None
         else (own[0].currency if own else (members[0].currency if members else None))
     )
     expected: int | None = payout.amount if payout is not None else None
-
     if payout is None:
-        implied = f" (its own debit implies {-own[0].amount})" if own else ""
-        found.append(
-            Discrepancy(
-                kind=DiscrepancyKind.UNKNOWN_PAYOUT,
-                message=f"payout {pid} is not in the payouts report{implied}",
-                payout_id=pid,
-                currency=currency,
-            )
-        )
-        if own:
-            expected = -own[0].amount
-
-    for debit in own:
-        if debit.currency != currency:
-            found.append(_currency_mismatch(pid, debit, currency))
-        elif payout is not None and debit.amount != -payout.amount:
-            found.append(
-                Discrepancy(
-                    kind=DiscrepancyKind.AMOUNT_MISMATCH,
-                    message=(
-                        f"the payout's own balance transaction {debit.id} debits {-debit.amount}, "
-                        f"the payout is {payout.amount}"
-                    ),
-                    payout_id=pid,
-                    transaction_id=debit.id,
-                    currency=currency,
-                    expected=-payout.amount,
-                    actual=debit.amount,
-                )
-            )
-
-    totals: dict[Category, int] = defaultdict(int)
-    for transaction in members:
-        if transaction.currency != currency:
-            found.append(_currency_mismatch(pid, transaction, currency))
-            continue
-        _add(totals, transaction)
-        if transaction.payout_id is not None and transaction.payout_id != pid:
-            found.append(
-                Discrepancy(
-                    kind=DiscrepancyKind.ATTRIBUTION_CONFLICT,
-                    message=(
-                        f"transaction {transaction.id} is linked to payout {pid} but its report "
-                        f"row says payout {transaction.payout_id}"
-                    ),
-                    payout_id=pid,
-                    transaction_id=transaction.id,
-                    currency=transaction.currency,
-                    actual=transaction.net,
-                )
-            )
-
+        expected = _unknown_payout(pid, own, currency, found)
+    _check_own_debits(payout, pid, own, currency, found)
+    category_totals = _sum_members(pid, members, currency, found)
     if linked_transaction_ids is not None:
-        for missing in sorted(set(linked_transaction_ids) - seen.keys()):
-            found.append(
-                Discrepancy(
-                    kind=DiscrepancyKind.MISSING_TRANSACTION,
-                    message=(
-                        f"transaction {missing} is linked to payout {pid} but not in the report"
-                    ),
-                    payout_id=pid,
-                    transaction_id=missing,
-                    currency=currency,
-                )
-            )
+        _missing_transactions(pid, linked_transaction_ids, seen, currency, found)
 
-    category_totals = CategoryTotals(
-        charges=totals[Category.CHARGE],
-        refunds=totals[Category.REFUND],
-        disputes=totals[Category.DISPUTE],
-        adjustments=totals[Category.ADJUSTMENT],
-        fees=totals[Category.FEE],
-        payouts=totals[Category.PAYOUT],
-        other=totals[Category.OTHER],
-    )
     net = category_totals.net
     if expected is not None and net != expected:
         found.append(
@@ -312,6 +215,145 @@ def reconcile_payout(
         discrepancies=found[:MAX_DISCREPANCIES],
         discrepancy_count=len(found),
     )
+
+
+def _partition(
+    transactions: Iterable[BalanceTransaction],
+    pid: str,
+    own_id: str | None,
+    found: list[Discrepancy],
+) -> tuple[dict[str, BalanceTransaction], list[BalanceTransaction], list[BalanceTransaction]]:
+    """Each transaction once (a repeated id is itemised, the first one counted), split into
+    the payout's own debit(s) and the members of its sum."""
+    seen: dict[str, BalanceTransaction] = {}
+    own: list[BalanceTransaction] = []
+    members: list[BalanceTransaction] = []
+    for transaction in transactions:
+        first = seen.get(transaction.id)
+        if first is not None:
+            same = first == transaction or _same_content(first, transaction)
+            found.append(
+                Discrepancy(
+                    kind=DiscrepancyKind.DUPLICATE_TRANSACTION,
+                    message=(
+                        f"transaction {transaction.id} appears again (line {transaction.line}); "
+                        + ("counted once" if same else "with different content; first counted")
+                    ),
+                    payout_id=pid,
+                    transaction_id=transaction.id,
+                    currency=transaction.currency,
+                    expected=first.net,
+                    actual=transaction.net,
+                )
+            )
+            continue
+        seen[transaction.id] = transaction
+        if _is_own_debit(transaction, pid, own_id):
+            own.append(transaction)
+        else:
+            members.append(transaction)
+    return seen, own, members
+
+
+def _unknown_payout(
+    pid: str, own: list[BalanceTransaction], currency: str | None, found: list[Discrepancy]
+) -> int | None:
+    """A payout missing from the report is itemised; its own debit, if listed, still says
+    what it should be (returned as the expected amount)."""
+    implied = f" (its own debit implies {-own[0].amount})" if own else ""
+    found.append(
+        Discrepancy(
+            kind=DiscrepancyKind.UNKNOWN_PAYOUT,
+            message=f"payout {pid} is not in the payouts report{implied}",
+            payout_id=pid,
+            currency=currency,
+        )
+    )
+    return -own[0].amount if own else None
+
+
+def _check_own_debits(
+    payout: Payout | None,
+    pid: str,
+    own: list[BalanceTransaction],
+    currency: str | None,
+    found: list[Discrepancy],
+) -> None:
+    """The payout's own balance transaction debits exactly the payout, in its currency."""
+    for debit in own:
+        if debit.currency != currency:
+            found.append(_currency_mismatch(pid, debit, currency))
+        elif payout is not None and debit.amount != -payout.amount:
+            found.append(
+                Discrepancy(
+                    kind=DiscrepancyKind.AMOUNT_MISMATCH,
+                    message=(
+                        f"the payout's own balance transaction {debit.id} debits {-debit.amount}, "
+                        f"the payout is {payout.amount}"
+                    ),
+                    payout_id=pid,
+                    transaction_id=debit.id,
+                    currency=currency,
+                    expected=-payout.amount,
+                    actual=debit.amount,
+                )
+            )
+
+
+def _sum_members(
+    pid: str, members: list[BalanceTransaction], currency: str | None, found: list[Discrepancy]
+) -> CategoryTotals:
+    """The per-category sum of the members in the payout's currency (others are itemised and
+    left out); a member whose row names another payout is itemised but still counted."""
+    totals: dict[Category, int] = defaultdict(int)
+    for transaction in members:
+        if transaction.currency != currency:
+            found.append(_currency_mismatch(pid, transaction, currency))
+            continue
+        _add(totals, transaction)
+        if transaction.payout_id is not None and transaction.payout_id != pid:
+            found.append(
+                Discrepancy(
+                    kind=DiscrepancyKind.ATTRIBUTION_CONFLICT,
+                    message=(
+                        f"transaction {transaction.id} is linked to payout {pid} but its report "
+                        f"row says payout {transaction.payout_id}"
+                    ),
+                    payout_id=pid,
+                    transaction_id=transaction.id,
+                    currency=transaction.currency,
+                    actual=transaction.net,
+                )
+            )
+    return CategoryTotals(
+        charges=totals[Category.CHARGE],
+        refunds=totals[Category.REFUND],
+        disputes=totals[Category.DISPUTE],
+        adjustments=totals[Category.ADJUSTMENT],
+        fees=totals[Category.FEE],
+        payouts=totals[Category.PAYOUT],
+        other=totals[Category.OTHER],
+    )
+
+
+def _missing_transactions(
+    pid: str,
+    linked_transaction_ids: Collection[str],
+    seen: dict[str, BalanceTransaction],
+    currency: str | None,
+    found: list[Discrepancy],
+) -> None:
+    """Every transaction the link table lists for the payout is in the report."""
+    for missing in sorted(set(linked_transaction_ids) - seen.keys()):
+        found.append(
+            Discrepancy(
+                kind=DiscrepancyKind.MISSING_TRANSACTION,
+                message=f"transaction {missing} is linked to payout {pid} but not in the report",
+                payout_id=pid,
+                transaction_id=missing,
+                currency=currency,
+            )
+        )
 
 
 def _same_content(a: BalanceTransaction, b: BalanceTransaction) -> bool:
@@ -457,46 +499,82 @@ def match_deposit(
     amount (preferring one that names the payout, then the nearest date); several lines summing
     to it (split); one line paying it together with other ``candidate_payouts`` (combined).
     """
-    expected = payout.amount
     result = DepositMatch(
         payout_id=payout.id,
         status=DepositStatus.NOT_FOUND,
         currency=payout.currency,
-        expected_amount=expected,
+        expected_amount=payout.amount,
     )
-    if expected == 0:
+    if payout.amount == 0:
         result.status = DepositStatus.NOTHING_EXPECTED
         return result
-    direction = Direction.CREDIT if expected > 0 else Direction.DEBIT
-    wanted = abs(expected)
+    search = _DepositSearch(payout, window_days, result)
     others = [p for p in candidate_payouts if p.id != payout.id]
+    fitting = [line for line in bank_lines if search.fits(line, others)]
+    named = [line for line in fitting if _mentions(line, payout)]
+    if (
+        search.exact(fitting)
+        or search.split(named, fitting, max_split_lines)
+        or search.combined(fitting, others)
+    ):
+        return result
+    search.not_found(named)
+    return result
 
-    def near(day: date | None, arrival: date) -> bool:
-        return day is not None and abs((day - arrival).days) <= window_days
 
-    fitting: list[BankCredit] = []
-    for line in bank_lines:
-        if line.currency != payout.currency or line.direction is not direction:
-            continue
-        if (line.status or "").upper() in _NOT_BOOKED or not near(
+@dataclass(slots=True)
+class _DepositSearch:
+    """The steps of ``match_deposit``, in order; each step that finds the money fills
+    ``result`` and returns ``True``."""
+
+    payout: Payout
+    window_days: int
+    result: DepositMatch
+
+    @property
+    def expected(self) -> int:
+        return self.payout.amount
+
+    @property
+    def wanted(self) -> int:
+        return abs(self.payout.amount)
+
+    @property
+    def direction(self) -> Direction:
+        return Direction.CREDIT if self.payout.amount > 0 else Direction.DEBIT
+
+    def near(self, day: date | None, arrival: date) -> bool:
+        return day is not None and abs((day - arrival).days) <= self.window_days
+
+    def distance(self, line: BankCredit) -> int:
+        day = _line_date(line)
+        return (
+            abs((day - self.payout.arrival_date).days) if day is not None else self.window_days + 1
+        )
+
+    def fits(self, line: BankCredit, others: list[Payout]) -> bool:
+        """Currency, direction, booked, within the window, and not naming only another
+        payout."""
+        payout = self.payout
+        if line.currency != payout.currency or line.direction is not self.direction:
+            return False
+        if (line.status or "").upper() in _NOT_BOOKED or not self.near(
             _line_date(line), payout.arrival_date
         ):
-            continue
-        if not _mentions(line, payout) and any(_mentions(line, other) for other in others):
-            continue  # it names another payout and not this one: not ours
-        fitting.append(line)
+            return False
+        # A line that names another payout and not this one is not ours.
+        return _mentions(line, payout) or not any(_mentions(line, other) for other in others)
 
-    def distance(line: BankCredit) -> int:
-        day = _line_date(line)
-        return abs((day - payout.arrival_date).days) if day is not None else window_days + 1
-
-    # 1. One line of exactly the amount.
-    exact = [line for line in fitting if line.amount == wanted]
-    if exact:
+    def exact(self, fitting: list[BankCredit]) -> bool:
+        """1. One line of exactly the amount."""
+        payout, result, wanted = self.payout, self.result, self.wanted
+        exact = [line for line in fitting if line.amount == wanted]
+        if not exact:
+            return False
         named = [line for line in exact if _mentions(line, payout)]
         pool = named or exact
-        pool.sort(key=distance)
-        if len(pool) > 1 and distance(pool[0]) == distance(pool[1]):
+        pool.sort(key=self.distance)
+        if len(pool) > 1 and self.distance(pool[0]) == self.distance(pool[1]):
             result.status = DepositStatus.AMBIGUOUS
             result.bank_line_ids = [line.line_id for line in pool]
             result.discrepancies.append(
@@ -509,26 +587,29 @@ def match_deposit(
                     payout_id=payout.id,
                     bank_line_ids=result.bank_line_ids,
                     currency=payout.currency,
-                    expected=expected,
+                    expected=self.expected,
                 )
             )
-            return result
-        best = pool[0]
+            return True
         result.status = DepositStatus.MATCHED
-        result.matched_amount = expected
-        result.bank_line_ids = [best.line_id]
+        result.matched_amount = self.expected
+        result.bank_line_ids = [pool[0].line_id]
         result.covered_payout_ids = [payout.id]
         result.reference_matched = bool(named)
-        return result
+        return True
 
-    by_id = {line.line_id: line for line in fitting}
-
-    # 2. Several lines summing to it: first among the lines that name the payout, then all.
-    named_lines = [line for line in fitting if _mentions(line, payout)]
-    for pool in (named_lines, fitting):
-        items = [(line.amount, line.line_id) for line in pool if line.amount < wanted]
-        ids = _subset_with_sum(items, wanted, min_size=2, max_size=max_split_lines)
-        if ids is not None:
+    def split(
+        self, named_lines: list[BankCredit], fitting: list[BankCredit], max_split_lines: int
+    ) -> bool:
+        """2. Several lines summing to it: first among the lines that name the payout, then
+        all."""
+        payout, result, wanted, expected = self.payout, self.result, self.wanted, self.expected
+        by_id = {line.line_id: line for line in fitting}
+        for pool in (named_lines, fitting):
+            items = [(line.amount, line.line_id) for line in pool if line.amount < wanted]
+            ids = _subset_with_sum(items, wanted, min_size=2, max_size=max_split_lines)
+            if ids is None:
+                continue
             result.status = DepositStatus.SPLIT
             result.matched_amount = expected
             result.bank_line_ids = sorted(ids)
@@ -548,22 +629,28 @@ def match_deposit(
                     actual=sum(by_id[i].amount for i in ids) * (1 if expected > 0 else -1),
                 )
             )
-            return result
+            return True
+        return False
 
-    # 3. One line paying this payout and other candidates together.
-    partners = [
-        p
-        for p in others
-        if p.currency == payout.currency and (p.amount > 0) == (expected > 0) and p.amount != 0
-    ]
-    if partners:
+    def combined(self, fitting: list[BankCredit], others: list[Payout]) -> bool:
+        """3. One line paying this payout and other candidates together."""
+        payout, result, wanted, expected = self.payout, self.result, self.wanted, self.expected
+        partners = [
+            p
+            for p in others
+            if p.currency == payout.currency and (p.amount > 0) == (expected > 0) and p.amount != 0
+        ]
+        if not partners:
+            return False
         bigger = sorted(
             (line for line in fitting if line.amount > wanted),
-            key=lambda line: (not _mentions(line, payout), distance(line)),
+            key=lambda line: (not _mentions(line, payout), self.distance(line)),
         )
         for line in bigger:
             items = [
-                (abs(p.amount), p.id) for p in partners if near(_line_date(line), p.arrival_date)
+                (abs(p.amount), p.id)
+                for p in partners
+                if self.near(_line_date(line), p.arrival_date)
             ]
             ids = _subset_with_sum(items, line.amount - wanted, min_size=1, max_size=len(items))
             if ids is None:
@@ -587,35 +674,38 @@ def match_deposit(
                     actual=line.amount * (1 if expected > 0 else -1),
                 )
             )
-            return result
+            return True
+        return False
 
-    # 4. Not found; a line that names the payout with another amount is worth saying.
-    for line in named_lines:
-        result.discrepancies.append(
+    def not_found(self, named_lines: list[BankCredit]) -> None:
+        """4. Not found; a line that names the payout with another amount is worth saying."""
+        payout, result, wanted, expected = self.payout, self.result, self.wanted, self.expected
+        for line in named_lines:
+            result.discrepancies.append(
+                Discrepancy(
+                    kind=DiscrepancyKind.AMOUNT_MISMATCH,
+                    message=(
+                        f"bank line {line.line_id} names payout {payout.id} but is "
+                        f"{line.amount} {payout.currency}, not {wanted}"
+                    ),
+                    payout_id=payout.id,
+                    bank_line_ids=[line.line_id],
+                    currency=payout.currency,
+                    expected=expected,
+                    actual=line.amount * (1 if expected > 0 else -1),
+                )
+            )
+        result.discrepancies.insert(
+            0,
             Discrepancy(
-                kind=DiscrepancyKind.AMOUNT_MISMATCH,
+                kind=DiscrepancyKind.DEPOSIT_NOT_FOUND,
                 message=(
-                    f"bank line {line.line_id} names payout {payout.id} but is {line.amount} "
-                    f"{payout.currency}, not {wanted}"
+                    f"no {self.direction.value} of {wanted} {payout.currency} within "
+                    f"{self.window_days} days of {payout.arrival_date.isoformat()} "
+                    f"for payout {payout.id}"
                 ),
                 payout_id=payout.id,
-                bank_line_ids=[line.line_id],
                 currency=payout.currency,
                 expected=expected,
-                actual=line.amount * (1 if expected > 0 else -1),
-            )
-        )
-    result.discrepancies.insert(
-        0,
-        Discrepancy(
-            kind=DiscrepancyKind.DEPOSIT_NOT_FOUND,
-            message=(
-                f"no {direction.value} of {wanted} {payout.currency} within {window_days} days of "
-                f"{payout.arrival_date.isoformat()} for payout {payout.id}"
             ),
-            payout_id=payout.id,
-            currency=payout.currency,
-            expected=expected,
-        ),
-    )
-    return result
+        )
