@@ -1,6 +1,7 @@
 """The import rule of ARCHITECTURE.md: imports point only down the layers, and no two packages
 import each other in a loop. Every import counts (function-level and TYPE_CHECKING ones too);
-there is no exceptions list."""
+there is no exceptions list. Beside it, the size rule: no module over 800 lines, no function over
+about 100."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("app",),
     ("devstack", "provider_sim"),
 )
+MAX_FUNCTION_LINES = 110  # "about 100": a function that needs more is two steps
 FLOOR = {package: floor for floor, packages in enumerate(LAYERS) for package in packages}
 PACKAGE_DIRS = {
     package: (ROOT / "devtools" / package if floor == len(LAYERS) - 1 else ROOT / package)
@@ -121,3 +123,15 @@ def test_no_module_over_800_lines(package: str) -> None:
         if (n := len(path.read_text().splitlines())) > 800
     ]
     assert big == [], "modules over 800 lines:\n" + "\n".join(big)
+
+
+@pytest.mark.parametrize("package", sorted(FLOOR))
+def test_no_function_over_about_100_lines(package: str) -> None:
+    long = [
+        f"{path.relative_to(ROOT)}:{node.lineno} {node.name}: {length} lines"
+        for path in PACKAGE_DIRS[package].rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and (length := (node.end_lineno or node.lineno) - node.lineno + 1) > MAX_FUNCTION_LINES
+    ]
+    assert long == [], "functions over about 100 lines:\n" + "\n".join(long)
