@@ -77,7 +77,7 @@ def receiver() -> Iterator[Receiver]:
 def test_configure_tracing_ships_spans_when_the_setting_is_set(receiver: Receiver) -> None:
     code = (
         "from opentelemetry import trace\n"
-        "from integrations import telemetry\n"
+        "from runtime import telemetry\n"
         "telemetry.configure_tracing('integrations-worker')\n"
         "with trace.get_tracer('t').start_as_current_span('probe'):\n"
         "    pass\n"
