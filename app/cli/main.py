@@ -22,6 +22,7 @@ import typer
 from app.cli import support as cli_support
 from app.cli.ach import ach_app
 from app.cli.edi import edi_app
+from app.cli.exit_codes import ExitCode
 from app.cli.inspect import inspect_command
 from app.cli.messaging import messaging_app
 from app.cli.partners import partners_app
@@ -67,6 +68,8 @@ _settings = cli_support.settings
 @app.command()
 def migrate() -> None:
     """Apply pending SQL migrations as the schema owner (INTEGRATIONS_DATABASE_OWNER_URL)."""
+    import asyncpg
+
     from stores.migrations import MigrationError
     from stores.migrations import migrate as run
 
@@ -76,8 +79,15 @@ def migrate() -> None:
         ran = asyncio.run(run(dsn))
     except MigrationError as exc:
         raise _fail(str(exc), 1) from None
-    except OSError as exc:
-        raise _fail(f"cannot reach PostgreSQL: {exc}", 1) from None
+    except (OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError) as exc:
+        from stores.db import redacted
+
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise _fail(
+            f"cannot reach PostgreSQL at {redacted(dsn)}: {reason}",
+            ExitCode.UNAVAILABLE,
+            "is PostgreSQL up? (`integrations dev status`)",
+        ) from None
     typer.echo(f"applied {len(ran)} migration(s): {', '.join(m.name for m in ran) or '-'}")
 
 
@@ -125,8 +135,11 @@ def worker(
 
     try:
         asyncio.run(main())
-    except (TemporalUnavailable, DatabaseUnavailable, SettingsError) as exc:
-        raise _fail(str(exc), 1) from None
+    except SettingsError as exc:
+        raise _fail(str(exc)) from None
+    except (TemporalUnavailable, DatabaseUnavailable) as exc:
+        hint = "the worker retried for INTEGRATIONS_CONNECT_TIMEOUT_SECONDS; is the service up?"
+        raise _fail(str(exc), ExitCode.UNAVAILABLE, hint) from None
 
 
 @app.command("codec-server")
@@ -214,10 +227,10 @@ def workflow_types() -> None:
     """List workflow types, their task queues and workflow-id schemes."""
     from workflows.catalog import CATALOG
 
-    for spec in CATALOG.values():
-        typer.echo(
-            f"{spec.name:<24} queue={spec.queue:<8} id={spec.id_prefix}-<key>  {spec.summary}"
-        )
+    cli_support.print_table(
+        ["type", "queue", "id", "what it does"],
+        ([s.name, s.queue, f"{s.id_prefix}-<key>", s.summary] for s in CATALOG.values()),
+    )
 
 
 @workflow_app.command("start")
@@ -229,51 +242,95 @@ def workflow_start(
     ],
     wait: Annotated[bool, typer.Option(help="Wait for the result and print it.")] = False,
 ) -> None:
-    """Start a workflow with a validated input; a second start with the same key does nothing."""
-    from pydantic import ValidationError
-    from temporalio.common import WorkflowIDReusePolicy
-    from temporalio.exceptions import WorkflowAlreadyStartedError
+    """Start a workflow with a validated input, as the HTTP API does: the same key and input
+    again is the same run (exit 0), the same key with another input is refused (exit 1)."""
+    spec = _workflow_spec(workflow_type)
+    payload = _workflow_input(spec, key, input_json)
+    settings = _settings()
+    workflow_id = spec.workflow_id(key)
+    result = cli_support.run(_start(spec, settings, workflow_id, payload, wait), workflow_id)
+    if result is not None:
+        typer.echo(json.dumps(result, indent=2))
 
-    from adapters.temporal_client import TemporalUnavailable, connect
-    from workers.runner import task_queue
+
+def _workflow_spec(workflow_type: str) -> Any:
     from workflows.catalog import CATALOG
 
     spec = CATALOG.get(workflow_type)
     if spec is None:
-        raise _fail(f"unknown workflow type {workflow_type!r}; see `integrations workflow types`")
-    raw = Path(input_json[1:]).read_text() if input_json.startswith("@") else input_json
-    try:
-        payload = spec.input.model_validate_json(raw)
-    except ValidationError as exc:
-        raise _fail(f"invalid input for {workflow_type}: {exc.errors()[0]['msg']}", 2) from None
-    settings = _settings()
+        raise _fail(
+            f"unknown workflow type {workflow_type!r}",
+            hint=f"one of {', '.join(CATALOG)} (`integrations workflow types`)",
+        )
+    return spec
 
-    async def main() -> Any:
-        client = await connect(settings)
-        workflow_id = spec.workflow_id(key)
+
+def _workflow_input(spec: Any, key: str, input_json: str) -> Any:
+    """The validated input: a bad key is a usage error (2), a missing file 66, and an input
+    that fails its wire model 65, naming the fields (never their values: they may be PII)."""
+    from pydantic import ValidationError
+
+    from workflows.catalog import IDEMPOTENCY_KEY, IDEMPOTENCY_KEY_RULE
+
+    if not IDEMPOTENCY_KEY.match(key):
+        raise _fail(f"invalid --key {key!r}", hint=f"a key is {IDEMPOTENCY_KEY_RULE}")
+    if input_json.startswith("@"):
+        path = Path(input_json[1:])
         try:
-            handle = await client.start_workflow(
-                spec.name,
-                payload,
-                id=workflow_id,
-                task_queue=task_queue(settings, spec.queue),
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            )
-            typer.echo(f"started {workflow_id}")
-        except WorkflowAlreadyStartedError:
-            handle = client.get_workflow_handle(workflow_id)
-            typer.echo(f"already started: {workflow_id}")
-        if wait:
-            result = await handle.result()
-            return result.model_dump(mode="json") if hasattr(result, "model_dump") else result
-        return None
-
+            raw = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            why = getattr(exc, "strerror", None) or type(exc).__name__
+            raise _fail(
+                f"cannot read --input file {path}: {why}", ExitCode.NO_INPUT, "check the path"
+            ) from None
+    else:
+        raw = input_json
     try:
-        result = asyncio.run(main())
-    except TemporalUnavailable as exc:
-        raise _fail(str(exc), 1) from None
-    if result is not None:
-        typer.echo(json.dumps(result, indent=2))
+        return spec.input.model_validate_json(raw)
+    except ValidationError as exc:
+        fields = cli_support.invalid_fields(exc)
+        hint = f"the input's schema is wire/json_schemas/ ({spec.input.__name__})"
+        raise _fail(f"invalid input for {spec.name}: {fields}", ExitCode.DATA_ERROR, hint) from None
+
+
+async def _start(spec: Any, settings: Settings, workflow_id: str, payload: Any, wait: bool) -> Any:
+    import hashlib
+
+    from temporalio.common import WorkflowIDReusePolicy
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+
+    from workers.runner import task_queue
+    from workflows.catalog import REQUEST_DIGEST_MEMO
+
+    client = await cli_support.temporal_client(settings)
+    # The same digest of the same canonical body as the HTTP API: a run started there and
+    # retried here (or the other way round) is recognised as the same request.
+    digest = hashlib.sha256(payload.model_dump_json().encode()).hexdigest()
+    try:
+        handle = await client.start_workflow(
+            spec.name,
+            payload,
+            id=workflow_id,
+            task_queue=task_queue(settings, spec.queue),
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            memo={REQUEST_DIGEST_MEMO: digest},
+        )
+        typer.echo(f"started {workflow_id}")
+    except WorkflowAlreadyStartedError:
+        handle = client.get_workflow_handle(workflow_id)
+        existing = await handle.describe()
+        if await existing.memo_value(REQUEST_DIGEST_MEMO, default=None) != digest:
+            raise _fail(
+                f"{workflow_id} was already started with another input",
+                ExitCode.REFUSED,
+                "a key starts one run: use another --key, or the same input to get that run",
+            ) from None
+        typer.echo(f"already started: {workflow_id}")
+    if not wait:
+        return None
+    async with cli_support.waiting(f"waiting for {workflow_id} to finish"):
+        result = await handle.result()
+    return result.model_dump(mode="json") if hasattr(result, "model_dump") else result
 
 
 # --- contracts --------------------------------------------------------------------------------
@@ -304,26 +361,26 @@ def contracts_check() -> None:
 # --- feeds ------------------------------------------------------------------------------------
 
 
-def _with_services(work: Callable[[Any, Any, Settings], Awaitable[Any]]) -> Any:
-    """Run ``work(pool, client, settings)`` with the app's database pool and Temporal client."""
-    from adapters.temporal_client import TemporalUnavailable, connect
-    from stores.db import DatabaseUnavailable, create_pool
+def _with_services(
+    work: Callable[[Any, Any, Settings], Awaitable[Any]], subject: str | None = None
+) -> Any:
+    """Run ``work(pool, client, settings)`` with the app's database pool and Temporal client;
+    every error is one line (``subject`` names what a "not found" is about)."""
+    from stores.db import create_pool
 
     settings = _settings()
     _require(settings, "database_url")
 
     async def main() -> Any:
-        client = await connect(settings)
-        pool = await create_pool(settings)
+        client = await cli_support.temporal_client(settings)
+        async with cli_support.waiting("connecting to PostgreSQL"):
+            pool = await create_pool(settings)
         try:
             return await work(pool, client, settings)
         finally:
             await pool.close()
 
-    try:
-        return asyncio.run(main())
-    except (TemporalUnavailable, DatabaseUnavailable) as exc:
-        raise _fail(str(exc), 1) from None
+    return cli_support.run(main(), subject)
 
 
 @feeds_app.command("create")
@@ -354,12 +411,28 @@ def feeds_list() -> None:
     async def work(pool: Any, client: Any, settings: Settings) -> Any:
         return await list_feeds(pool, client)
 
+    when = cli_support.when
+    rows = []
     for f in _with_services(work):
-        paused = {None: "?", True: "paused", False: "running"}[f.schedule_paused]
-        typer.echo(
-            f"{f.partner_id}/{f.feed:<24} {f.status:<8} schedule={paused:<8} "
-            f"last_seq={f.last_sequence} last_file={f.last_file_at} next={f.next_run}"
-        )
+        schedule = {None: "missing", True: "paused", False: "running"}[f.schedule_paused]
+        # A paused schedule still reports the tick it would run next: it will not run it.
+        next_run = when(f.next_run) if f.schedule_paused is False else "-"
+        last_file = when(f.last_file_at)
+        rows.append([f"{f.partner_id}/{f.feed}", f.status, schedule, f.last_sequence, last_file])
+        rows[-1].append(next_run)
+    if not rows:
+        typer.echo("no feeds yet; register one with `integrations feeds create FILE`", err=True)
+        return
+    cli_support.print_table(
+        ["feed", "status", "schedule", "last seq", "last file (UTC)", "next run (UTC)"],
+        rows,
+        numeric=["last seq"],
+    )
+
+
+def _schedule(partner: str, feed: str) -> str:
+    """What a feed's "not found" names: its intake Schedule."""
+    return f"feed {partner}/{feed} (schedule intake-{partner}-{feed})"
 
 
 def _feed_ref(ref: str) -> tuple[str, str]:
@@ -382,7 +455,7 @@ def feeds_pause(
     async def work(pool: Any, client: Any, settings: Settings) -> None:
         await set_paused(pool, client, partner, name, True, reason)
 
-    _with_services(work)
+    _with_services(work, _schedule(partner, name))
     typer.echo(f"paused {feed}")
 
 
@@ -399,7 +472,7 @@ def feeds_resume(
     async def work(pool: Any, client: Any, settings: Settings) -> None:
         await set_paused(pool, client, partner, name, False, reason)
 
-    _with_services(work)
+    _with_services(work, _schedule(partner, name))
     typer.echo(f"resumed {feed}")
 
 
@@ -413,7 +486,7 @@ def feeds_trigger(feed: Annotated[str, typer.Argument(help="PARTNER/FEED")]) -> 
     async def work(pool: Any, client: Any, settings: Settings) -> None:
         await trigger(client, partner, name)
 
-    _with_services(work)
+    _with_services(work, _schedule(partner, name))
     typer.echo(f"triggered {feed}")
 
 
@@ -428,12 +501,20 @@ def feeds_backfill(
 
     partner, name = _feed_ref(feed)
     start_utc, end_utc = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (start, end))
+    if end_utc <= start_utc:
+        first, last = cli_support.when(start_utc), cli_support.when(end_utc)
+        raise _fail(
+            f"--end {last} is not after --start {first}",
+            hint="give the first tick in --start and the last in --end",
+        )
 
     async def work(pool: Any, client: Any, settings: Settings) -> None:
         await backfill(client, partner, name, start_utc, end_utc)
 
-    _with_services(work)
-    typer.echo(f"backfilling {feed} from {start_utc} to {end_utc}")
+    _with_services(work, _schedule(partner, name))
+    typer.echo(
+        f"backfilling {feed} from {start_utc:%Y-%m-%dT%H:%M:%SZ} to {end_utc:%Y-%m-%dT%H:%M:%SZ}"
+    )
 
 
 @feeds_app.command("scorecard")
@@ -452,17 +533,24 @@ def feeds_scorecard(
     if as_json:
         typer.echo(json.dumps(card, indent=2, default=str))
         return
-    typer.echo(
-        f"{'feed':<32} {'files':>5} {'landed':>6} {'dup':>4} {'rej':>4} {'on time':>7} "
-        f"{'err rate':>8} {'bytes':>10} {'drift':>5} {'sla':>4}"
-    )
-    for c in card:
-        on_time = "-" if c["on_time_rate"] is None else f"{c['on_time_rate']:.0%}"
-        typer.echo(
-            f"{c['partner_id'] + '/' + c['feed']:<32} {c['files_received']:>5} {c['landed']:>6} "
-            f"{c['duplicates']:>4} {c['rejected']:>4} {on_time:>7} {c['error_rate']:>8.4f} "
-            f"{c['bytes']:>10} {c['schema_drift']:>5} {c['sla_breaches']:>4}"
-        )
+    headers = ["feed", "files", "landed", "dup", "rej", "on time", "err rate", "bytes"]
+    headers += ["drift", "sla"]
+    rows = [
+        [
+            f"{c['partner_id']}/{c['feed']}",
+            c["files_received"],
+            c["landed"],
+            c["duplicates"],
+            c["rejected"],
+            "-" if c["on_time_rate"] is None else f"{c['on_time_rate']:.0%}",
+            f"{c['error_rate']:.4f}",
+            c["bytes"],
+            c["schema_drift"],
+            c["sla_breaches"],
+        ]
+        for c in card
+    ]
+    cli_support.print_table(headers, rows, numeric=headers[1:])
 
 
 # --- ach (ops) ---------------------------------------------------------------------------------
@@ -529,7 +617,7 @@ def _with_workflow(workflow_id: str, work: Callable[[Any], Awaitable[Any]]) -> A
     async def on_handle(client: Any, _: Settings) -> Any:
         return await work(client.get_workflow_handle(workflow_id))
 
-    return cli_support.with_client(on_handle)
+    return cli_support.with_client(on_handle, workflow_id)
 
 
 def _case(trace: str, work: Callable[[Any], Awaitable[Any]]) -> Any:
@@ -597,8 +685,7 @@ def ach_correct(
             actor=actor, reason=reason, routing_number=routing, account_number=account
         )
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise _fail(f"invalid correction: {first['loc'][0]}: {first['msg']}") from None
+        raise _fail(f"invalid {cli_support.invalid_fields(exc)}") from None
     _decide(trace, "provide_correction", decision)
 
 
@@ -645,17 +732,24 @@ def payouts_report(
     """Hand a payout its PSP report by reference (files must be readable by the workers)."""
     from wire.payout_case import ReportRef
 
+    for given in (payouts_file, transactions_file, links_file):
+        if given is not None:
+            _readable(given)
     ref = ReportRef(
         payouts_path=str(payouts_file.resolve()),
         balance_transactions_path=str(transactions_file.resolve()),
         links_path=str(links_file.resolve()) if links_file else None,
     )
 
-    async def work(handle: Any) -> None:
-        await handle.signal("report_landed", ref)
-
-    _payout(payout_id, work)
+    cli_support.signal_workflow(f"payout-{payout_id}", "Payout", "report_landed", ref)
     typer.echo(f"report handed to payout-{payout_id}")
+
+
+def _readable(path: Path) -> None:
+    """A file handed to a workflow by reference must exist: the workers read it later, and a
+    wrong path would otherwise only show up as a failed activity."""
+    if not path.is_file():
+        raise _fail(f"no such file: {path}", ExitCode.NO_INPUT, "check the path")
 
 
 @payouts_app.command("statement")
@@ -666,10 +760,9 @@ def payouts_statement(
     """Hand a payout a bank statement by reference."""
     from wire.payout_case import StatementRef
 
-    async def work(handle: Any) -> None:
-        await handle.signal("statement_landed", StatementRef(path=str(statement.resolve())))
-
-    _payout(payout_id, work)
+    _readable(statement)
+    ref = StatementRef(path=str(statement.resolve()))
+    cli_support.signal_workflow(f"payout-{payout_id}", "Payout", "statement_landed", ref)
     typer.echo(f"statement handed to payout-{payout_id}")
 
 
@@ -690,7 +783,7 @@ def payouts_resolve(
     try:
         decision = Resolve(actor=actor, reason=reason, resolution=resolution)
     except ValidationError as exc:
-        raise _fail(f"invalid resolution: {exc.errors()[0]['msg']}") from None
+        raise _fail(f"invalid {cli_support.invalid_fields(exc)}") from None
     state = cli_support.update_workflow(f"payout-{payout_id}", "resolve", decision, PayoutState)
     typer.echo(f"payout-{payout_id}: {state.status}")
 
