@@ -203,7 +203,7 @@ def run(main: Awaitable[T], subject: str | None = None) -> T:
 
     try:
         return asyncio.run(main)  # type: ignore[arg-type]
-    except (click.exceptions.Exit, click.ClickException):
+    except (typer.Exit, click.exceptions.Exit, click.ClickException):
         raise
     except Exception as exc:
         raise typer.Exit(int(report(exc, subject))) from None
