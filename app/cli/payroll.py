@@ -87,7 +87,7 @@ def status(
         state: PayrollState = await handle.query("status", result_type=PayrollState)
         return state.model_dump(mode="json")
 
-    typer.echo(json.dumps(_run(work), indent=2))
+    typer.echo(json.dumps(_run(work, _workflow_id(run)), indent=2))
 
 
 def _decide(run: str, update: str, decision: Any) -> None:
