@@ -7,8 +7,8 @@ import subprocess
 import sys
 import time
 
-from devstack.localstack.ports import free_port
 from app.cli.exit_codes import ExitCode
+from devstack.localstack.ports import free_port
 from runtime.settings import Settings
 from tests.plugins.services import settings_env
 
