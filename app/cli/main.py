@@ -28,6 +28,7 @@ from app.cli.messaging import messaging_app
 from app.cli.partners import partners_app
 from app.cli.payroll import payroll_app
 from app.cli.webhooks import webhooks_app
+from app.cli.workflow import workflow_app
 from runtime.settings import Settings, SettingsError
 
 app = typer.Typer(
@@ -36,7 +37,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 keys_app = typer.Typer(help="Payload-encryption key ring: generate and rotate.")
-workflow_app = typer.Typer(help="Start and inspect workflows (same ids as `temporal workflow`).")
 schemas_app = typer.Typer(help="Wire models' JSON Schemas: export them, check compatibility.")
 feeds_app = typer.Typer(help="Partner feeds: register, schedule, pause, trigger, score.")
 payouts_app = typer.Typer(
@@ -217,120 +217,6 @@ def keys_rotate(
     ring_file.write_text(ring.to_json())
     ring_file.chmod(0o600)
     typer.echo(f"active key is now {new_key_id}; keys: {', '.join(sorted(ring.keys))}")
-
-
-# --- workflows --------------------------------------------------------------------------------
-
-
-@workflow_app.command("types")
-def workflow_types() -> None:
-    """List workflow types, their task queues and workflow-id schemes."""
-    from workflows.catalog import CATALOG
-
-    cli_support.print_table(
-        ["type", "queue", "id", "what it does"],
-        ([s.name, s.queue, f"{s.id_prefix}-<key>", s.summary] for s in CATALOG.values()),
-    )
-
-
-@workflow_app.command("start")
-def workflow_start(
-    workflow_type: Annotated[str, typer.Argument(help="Workflow type, e.g. Demo.")],
-    key: Annotated[str, typer.Option(help="Business/idempotency key: the id is <prefix>-<key>.")],
-    input_json: Annotated[
-        str, typer.Option("--input", help="Input as JSON, or @file.json to read a file.")
-    ],
-    wait: Annotated[bool, typer.Option(help="Wait for the result and print it.")] = False,
-) -> None:
-    """Start a workflow with a validated input, as the HTTP API does: the same key and input
-    again is the same run (exit 0), the same key with another input is refused (exit 1)."""
-    spec = _workflow_spec(workflow_type)
-    payload = _workflow_input(spec, key, input_json)
-    settings = _settings()
-    workflow_id = spec.workflow_id(key)
-    result = cli_support.run(_start(spec, settings, workflow_id, payload, wait), workflow_id)
-    if result is not None:
-        typer.echo(json.dumps(result, indent=2))
-
-
-def _workflow_spec(workflow_type: str) -> Any:
-    from workflows.catalog import CATALOG
-
-    spec = CATALOG.get(workflow_type)
-    if spec is None:
-        raise _fail(
-            f"unknown workflow type {workflow_type!r}",
-            hint=f"one of {', '.join(CATALOG)} (`integrations workflow types`)",
-        )
-    return spec
-
-
-def _workflow_input(spec: Any, key: str, input_json: str) -> Any:
-    """The validated input: a bad key is a usage error (2), a missing file 66, and an input
-    that fails its wire model 65, naming the fields (never their values: they may be PII)."""
-    from pydantic import ValidationError
-
-    from workflows.catalog import IDEMPOTENCY_KEY, IDEMPOTENCY_KEY_RULE
-
-    if not IDEMPOTENCY_KEY.match(key):
-        raise _fail(f"invalid --key {key!r}", hint=f"a key is {IDEMPOTENCY_KEY_RULE}")
-    if input_json.startswith("@"):
-        path = Path(input_json[1:])
-        try:
-            raw = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            why = getattr(exc, "strerror", None) or type(exc).__name__
-            raise _fail(
-                f"cannot read --input file {path}: {why}", ExitCode.NO_INPUT, "check the path"
-            ) from None
-    else:
-        raw = input_json
-    try:
-        return spec.input.model_validate_json(raw)
-    except ValidationError as exc:
-        fields = cli_support.invalid_fields(exc)
-        hint = f"the input's schema is wire/json_schemas/ ({spec.input.__name__})"
-        raise _fail(f"invalid input for {spec.name}: {fields}", ExitCode.DATA_ERROR, hint) from None
-
-
-async def _start(spec: Any, settings: Settings, workflow_id: str, payload: Any, wait: bool) -> Any:
-    import hashlib
-
-    from temporalio.common import WorkflowIDReusePolicy
-    from temporalio.exceptions import WorkflowAlreadyStartedError
-
-    from workers.runner import task_queue
-    from workflows.catalog import REQUEST_DIGEST_MEMO
-
-    client = await cli_support.temporal_client(settings)
-    # The same digest of the same canonical body as the HTTP API: a run started there and
-    # retried here (or the other way round) is recognised as the same request.
-    digest = hashlib.sha256(payload.model_dump_json().encode()).hexdigest()
-    try:
-        handle = await client.start_workflow(
-            spec.name,
-            payload,
-            id=workflow_id,
-            task_queue=task_queue(settings, spec.queue),
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            memo={REQUEST_DIGEST_MEMO: digest},
-        )
-        typer.echo(f"started {workflow_id}")
-    except WorkflowAlreadyStartedError:
-        handle = client.get_workflow_handle(workflow_id)
-        existing = await handle.describe()
-        if await existing.memo_value(REQUEST_DIGEST_MEMO, default=None) != digest:
-            raise _fail(
-                f"{workflow_id} was already started with another input",
-                ExitCode.REFUSED,
-                "a key starts one run: use another --key, or the same input to get that run",
-            ) from None
-        typer.echo(f"already started: {workflow_id}")
-    if not wait:
-        return None
-    async with cli_support.waiting(f"waiting for {workflow_id} to finish"):
-        result = await handle.result()
-    return result.model_dump(mode="json") if hasattr(result, "model_dump") else result
 
 
 # --- contracts --------------------------------------------------------------------------------
