@@ -167,6 +167,8 @@ async def test_every_documented_temporal_example_exits_0(
                 code, out, err = await bash(f"{export}\n{command}", env, tmp_path)
                 assert code == 0, f"{where}: {documented}\n{out}\n{err}"
                 assert "Error" not in err, f"{where}: {documented}\n{err}"
+                # Queries and results are shown decoded, not as sealed payloads.
+                assert "binary/encrypted" not in out, f"{where}: {documented}\n{out}"
                 ran.append(where)
             assert len(ran) >= 10
 
