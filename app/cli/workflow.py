@@ -72,12 +72,18 @@ def _workflow_spec(workflow_type: str) -> Any:
 def _workflow_input(spec: Any, key: str, input_json: str) -> Any:
     """The validated input: a bad key is a usage error (2), a missing file 66, and an input
     that fails its wire model 65, naming the fields (never their values: they may be PII)."""
-    from pydantic import ValidationError
-
     from workflows.catalog import IDEMPOTENCY_KEY, IDEMPOTENCY_KEY_RULE
 
     if not IDEMPOTENCY_KEY.match(key):
         raise _fail(f"invalid --key {key!r}", hint=f"a key is {IDEMPOTENCY_KEY_RULE}")
+    return read_input(spec.name, spec.input, input_json)
+
+
+def read_input(workflow_type: str, model: Any, input_json: str) -> Any:
+    """``--input`` (JSON, or ``@file.json``) validated against ``model``: a file that cannot be
+    read exits 66, an input that fails the model 65, naming the fields but not their values."""
+    from pydantic import ValidationError
+
     if input_json.startswith("@"):
         path = Path(input_json[1:])
         try:
@@ -90,48 +96,64 @@ def _workflow_input(spec: Any, key: str, input_json: str) -> Any:
     else:
         raw = input_json
     try:
-        return spec.input.model_validate_json(raw)
+        return model.model_validate_json(raw)
     except ValidationError as exc:
         fields = cli_support.invalid_fields(exc)
-        hint = f"the input's schema is wire/json_schemas/ ({spec.input.__name__})"
-        raise _fail(f"invalid input for {spec.name}: {fields}", ExitCode.DATA_ERROR, hint) from None
+        hint = f"the input's schema is wire/json_schemas/ ({model.__name__})"
+        message = f"invalid input for {workflow_type}: {fields}"
+        raise _fail(message, ExitCode.DATA_ERROR, hint) from None
 
 
 async def _start(spec: Any, settings: Settings, workflow_id: str, payload: Any, wait: bool) -> Any:
+    from workers.runner import task_queue
+
+    client = await cli_support.temporal_client(settings)
+    queue = task_queue(settings, spec.queue)
+    handle = await start_once(client, spec.name, workflow_id, payload, queue)
+    return await result_of(handle) if wait else None
+
+
+async def start_once(
+    client: Any, workflow_type: str, workflow_id: str, payload: Any, queue: str
+) -> Any:
+    """Start the run, or find the one this very request started before: prints ``started`` or
+    ``already started``; the same id with another input exits 1 (the HTTP API's 409)."""
     import hashlib
 
     from temporalio.common import WorkflowIDReusePolicy
     from temporalio.exceptions import WorkflowAlreadyStartedError
 
-    from workers.runner import task_queue
     from workflows.catalog import REQUEST_DIGEST_MEMO
 
-    client = await cli_support.temporal_client(settings)
     # The same digest of the same canonical body as the HTTP API: a run started there and
     # retried here (or the other way round) is recognised as the same request.
     digest = hashlib.sha256(payload.model_dump_json().encode()).hexdigest()
     try:
         handle = await client.start_workflow(
-            spec.name,
+            workflow_type,
             payload,
             id=workflow_id,
-            task_queue=task_queue(settings, spec.queue),
+            task_queue=queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             memo={REQUEST_DIGEST_MEMO: digest},
         )
         typer.echo(f"started {workflow_id}")
+        return handle
     except WorkflowAlreadyStartedError:
         handle = client.get_workflow_handle(workflow_id)
-        existing = await handle.describe()
-        if await existing.memo_value(REQUEST_DIGEST_MEMO, default=None) != digest:
-            raise _fail(
-                f"{workflow_id} was already started with another input",
-                ExitCode.REFUSED,
-                "a key starts one run: use another --key, or the same input to get that run",
-            ) from None
-        typer.echo(f"already started: {workflow_id}")
-    if not wait:
-        return None
-    async with cli_support.waiting(f"waiting for {workflow_id} to finish"):
+    existing = await handle.describe()
+    if await existing.memo_value(REQUEST_DIGEST_MEMO, default=None) != digest:
+        raise _fail(
+            f"{workflow_id} was already started with another input",
+            ExitCode.REFUSED,
+            "an id starts one run: use another key, or the same input to get that run",
+        )
+    typer.echo(f"already started: {workflow_id}")
+    return handle
+
+
+async def result_of(handle: Any) -> Any:
+    """The run's result as JSON-ready data, with a progress line while it takes long."""
+    async with cli_support.waiting(f"waiting for {handle.id} to finish"):
         result = await handle.result()
     return result.model_dump(mode="json") if hasattr(result, "model_dump") else result
