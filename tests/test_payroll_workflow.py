@@ -240,6 +240,12 @@ async def test_cli_starts_once_shows_status_and_refuses_the_submitter(
         workflow_id = run_workflow_id(start)
         assert first.stdout.strip() == f"started {workflow_id}", first.stderr
         assert second.stdout.strip() == f"already started: {workflow_id}"
+        # The same company and period with another input: refused like the API's 409.
+        other = tmp_path / "other.json"
+        other.write_text(start.model_copy(update={"approvers": ["fin:ada"]}).model_dump_json())
+        conflict = await asyncio.to_thread(_cli, own, "start", "--input", f"@{other}")
+        assert conflict.returncode == 1, conflict.stderr
+        assert f"{workflow_id} was already started with another input" in conflict.stderr
         handle = client.get_workflow_handle(workflow_id, result_type=PayrollState)
         await wait_status(handle, "awaiting_approval")
         shown = await asyncio.to_thread(_cli, own, "status", start.run_key)

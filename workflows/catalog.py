@@ -8,8 +8,11 @@ activities and stores below the workflows can use it too).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
+
+from temporalio import workflow
 
 from foundation.wire_model import WireModel
 from wire.ach import AchReturnStart
@@ -126,3 +129,26 @@ def workflows_for(queue: Queue) -> list[type]:
 
 
 ALL_WORKFLOWS: list[type] = [spec.workflow for spec in CATALOG.values()]
+
+
+# An idempotency key as the HTTP API and the CLI accept it: it becomes part of a workflow id.
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
+IDEMPOTENCY_KEY_RULE = "1-100 characters of A-Z a-z 0-9 . _ : - starting with a letter or digit"
+# Memo holding the SHA-256 of the start request's body: the same key with another body is a
+# conflict (the API's 409, the CLI's exit 1), the same body again is the same run.
+REQUEST_DIGEST_MEMO = "request_sha256"
+
+
+def signal_model(workflow_type: str, signal: str) -> type[WireModel] | None:
+    """The wire model a workflow's signal handler reads, from the handler's own signature, so
+    an edge (CLI, API, relay) validates a signal before Temporal accepts it: a signal the
+    worker cannot decode is otherwise accepted and dropped with only an ERROR in its log."""
+    spec = CATALOG.get(workflow_type)
+    if spec is None:
+        return None
+    definition = workflow._Definition.must_from_class(spec.workflow)
+    handler = definition.signals.get(signal)
+    if handler is None or not handler.arg_types:
+        return None
+    model = handler.arg_types[0]
+    return model if isinstance(model, type) and issubclass(model, WireModel) else None

@@ -22,11 +22,13 @@ import typer
 from app.cli import support as cli_support
 from app.cli.ach import ach_app
 from app.cli.edi import edi_app
+from app.cli.exit_codes import ExitCode
 from app.cli.inspect import inspect_command
 from app.cli.messaging import messaging_app
 from app.cli.partners import partners_app
 from app.cli.payroll import payroll_app
 from app.cli.webhooks import webhooks_app
+from app.cli.workflow import workflow_app
 from runtime.settings import Settings, SettingsError
 from wire import workflow_ids as ids
 
@@ -36,7 +38,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 keys_app = typer.Typer(help="Payload-encryption key ring: generate and rotate.")
-workflow_app = typer.Typer(help="Start and inspect workflows (same ids as `temporal workflow`).")
 schemas_app = typer.Typer(help="Wire models' JSON Schemas: export them, check compatibility.")
 feeds_app = typer.Typer(help="Partner feeds: register, schedule, pause, trigger, score.")
 payouts_app = typer.Typer(
@@ -68,6 +69,8 @@ _settings = cli_support.settings
 @app.command()
 def migrate() -> None:
     """Apply pending SQL migrations as the schema owner (INTEGRATIONS_DATABASE_OWNER_URL)."""
+    import asyncpg
+
     from stores.migrations import MigrationError
     from stores.migrations import migrate as run
 
@@ -77,8 +80,15 @@ def migrate() -> None:
         ran = asyncio.run(run(dsn))
     except MigrationError as exc:
         raise _fail(str(exc), 1) from None
-    except OSError as exc:
-        raise _fail(f"cannot reach PostgreSQL: {exc}", 1) from None
+    except (OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError) as exc:
+        from stores.db import redacted
+
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise _fail(
+            f"cannot reach PostgreSQL at {redacted(dsn)}: {reason}",
+            ExitCode.UNAVAILABLE,
+            "is PostgreSQL up? (`integrations dev status`)",
+        ) from None
     typer.echo(f"applied {len(ran)} migration(s): {', '.join(m.name for m in ran) or '-'}")
 
 
@@ -126,8 +136,11 @@ def worker(
 
     try:
         asyncio.run(main())
-    except (TemporalUnavailable, DatabaseUnavailable, SettingsError) as exc:
-        raise _fail(str(exc), 1) from None
+    except SettingsError as exc:
+        raise _fail(str(exc)) from None
+    except (TemporalUnavailable, DatabaseUnavailable) as exc:
+        hint = "the worker retried for INTEGRATIONS_CONNECT_TIMEOUT_SECONDS; is the service up?"
+        raise _fail(str(exc), ExitCode.UNAVAILABLE, hint) from None
 
 
 @app.command("codec-server")
@@ -207,76 +220,6 @@ def keys_rotate(
     typer.echo(f"active key is now {new_key_id}; keys: {', '.join(sorted(ring.keys))}")
 
 
-# --- workflows --------------------------------------------------------------------------------
-
-
-@workflow_app.command("types")
-def workflow_types() -> None:
-    """List workflow types, their task queues and workflow-id schemes."""
-    from workflows.catalog import CATALOG
-
-    for spec in CATALOG.values():
-        typer.echo(
-            f"{spec.name:<24} queue={spec.queue:<8} id={spec.id_prefix}-<key>  {spec.summary}"
-        )
-
-
-@workflow_app.command("start")
-def workflow_start(
-    workflow_type: Annotated[str, typer.Argument(help="Workflow type, e.g. Demo.")],
-    key: Annotated[str, typer.Option(help="Business/idempotency key: the id is <prefix>-<key>.")],
-    input_json: Annotated[
-        str, typer.Option("--input", help="Input as JSON, or @file.json to read a file.")
-    ],
-    wait: Annotated[bool, typer.Option(help="Wait for the result and print it.")] = False,
-) -> None:
-    """Start a workflow with a validated input; a second start with the same key does nothing."""
-    from pydantic import ValidationError
-    from temporalio.common import WorkflowIDReusePolicy
-    from temporalio.exceptions import WorkflowAlreadyStartedError
-
-    from adapters.temporal_client import TemporalUnavailable, connect
-    from workers.runner import task_queue
-    from workflows.catalog import CATALOG
-
-    spec = CATALOG.get(workflow_type)
-    if spec is None:
-        raise _fail(f"unknown workflow type {workflow_type!r}; see `integrations workflow types`")
-    raw = Path(input_json[1:]).read_text() if input_json.startswith("@") else input_json
-    try:
-        payload = spec.input.model_validate_json(raw)
-    except ValidationError as exc:
-        raise _fail(f"invalid input for {workflow_type}: {exc.errors()[0]['msg']}", 2) from None
-    settings = _settings()
-
-    async def main() -> Any:
-        client = await connect(settings)
-        workflow_id = spec.workflow_id(key)
-        try:
-            handle = await client.start_workflow(
-                spec.name,
-                payload,
-                id=workflow_id,
-                task_queue=task_queue(settings, spec.queue),
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            )
-            typer.echo(f"started {workflow_id}")
-        except WorkflowAlreadyStartedError:
-            handle = client.get_workflow_handle(workflow_id)
-            typer.echo(f"already started: {workflow_id}")
-        if wait:
-            result = await handle.result()
-            return result.model_dump(mode="json") if hasattr(result, "model_dump") else result
-        return None
-
-    try:
-        result = asyncio.run(main())
-    except TemporalUnavailable as exc:
-        raise _fail(str(exc), 1) from None
-    if result is not None:
-        typer.echo(json.dumps(result, indent=2))
-
-
 # --- contracts --------------------------------------------------------------------------------
 
 
@@ -305,26 +248,26 @@ def contracts_check() -> None:
 # --- feeds ------------------------------------------------------------------------------------
 
 
-def _with_services(work: Callable[[Any, Any, Settings], Awaitable[Any]]) -> Any:
-    """Run ``work(pool, client, settings)`` with the app's database pool and Temporal client."""
-    from adapters.temporal_client import TemporalUnavailable, connect
-    from stores.db import DatabaseUnavailable, create_pool
+def _with_services(
+    work: Callable[[Any, Any, Settings], Awaitable[Any]], subject: str | None = None
+) -> Any:
+    """Run ``work(pool, client, settings)`` with the app's database pool and Temporal client;
+    every error is one line (``subject`` names what a "not found" is about)."""
+    from stores.db import create_pool
 
     settings = _settings()
     _require(settings, "database_url")
 
     async def main() -> Any:
-        client = await connect(settings)
-        pool = await create_pool(settings)
+        client = await cli_support.temporal_client(settings)
+        async with cli_support.waiting("connecting to PostgreSQL"):
+            pool = await create_pool(settings)
         try:
             return await work(pool, client, settings)
         finally:
             await pool.close()
 
-    try:
-        return asyncio.run(main())
-    except (TemporalUnavailable, DatabaseUnavailable) as exc:
-        raise _fail(str(exc), 1) from None
+    return cli_support.run(main(), subject)
 
 
 @feeds_app.command("create")
@@ -355,12 +298,28 @@ def feeds_list() -> None:
     async def work(pool: Any, client: Any, settings: Settings) -> Any:
         return await list_feeds(pool, client)
 
+    when = cli_support.when
+    rows = []
     for f in _with_services(work):
-        paused = {None: "?", True: "paused", False: "running"}[f.schedule_paused]
-        typer.echo(
-            f"{f.partner_id}/{f.feed:<24} {f.status:<8} schedule={paused:<8} "
-            f"last_seq={f.last_sequence} last_file={f.last_file_at} next={f.next_run}"
-        )
+        schedule = {None: "missing", True: "paused", False: "running"}[f.schedule_paused]
+        # A paused schedule still reports the tick it would run next: it will not run it.
+        next_run = when(f.next_run) if f.schedule_paused is False else "-"
+        last_file = when(f.last_file_at)
+        rows.append([f"{f.partner_id}/{f.feed}", f.status, schedule, f.last_sequence, last_file])
+        rows[-1].append(next_run)
+    if not rows:
+        typer.echo("no feeds yet; register one with `integrations feeds create FILE`", err=True)
+        return
+    cli_support.print_table(
+        ["feed", "status", "schedule", "last seq", "last file (UTC)", "next run (UTC)"],
+        rows,
+        numeric=["last seq"],
+    )
+
+
+def _schedule(partner: str, feed: str) -> str:
+    """What a feed's "not found" names: its intake Schedule."""
+    return f"feed {partner}/{feed} (schedule intake-{partner}-{feed})"
 
 
 def _feed_ref(ref: str) -> tuple[str, str]:
@@ -383,7 +342,7 @@ def feeds_pause(
     async def work(pool: Any, client: Any, settings: Settings) -> None:
         await set_paused(pool, client, partner, name, True, reason)
 
-    _with_services(work)
+    _with_services(work, _schedule(partner, name))
     typer.echo(f"paused {feed}")
 
 
@@ -400,7 +359,7 @@ def feeds_resume(
     async def work(pool: Any, client: Any, settings: Settings) -> None:
         await set_paused(pool, client, partner, name, False, reason)
 
-    _with_services(work)
+    _with_services(work, _schedule(partner, name))
     typer.echo(f"resumed {feed}")
 
 
@@ -414,7 +373,7 @@ def feeds_trigger(feed: Annotated[str, typer.Argument(help="PARTNER/FEED")]) -> 
     async def work(pool: Any, client: Any, settings: Settings) -> None:
         await trigger(client, partner, name)
 
-    _with_services(work)
+    _with_services(work, _schedule(partner, name))
     typer.echo(f"triggered {feed}")
 
 
@@ -429,12 +388,20 @@ def feeds_backfill(
 
     partner, name = _feed_ref(feed)
     start_utc, end_utc = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (start, end))
+    if end_utc <= start_utc:
+        first, last = cli_support.when(start_utc), cli_support.when(end_utc)
+        raise _fail(
+            f"--end {last} is not after --start {first}",
+            hint="give the first tick in --start and the last in --end",
+        )
 
     async def work(pool: Any, client: Any, settings: Settings) -> None:
         await backfill(client, partner, name, start_utc, end_utc)
 
-    _with_services(work)
-    typer.echo(f"backfilling {feed} from {start_utc} to {end_utc}")
+    _with_services(work, _schedule(partner, name))
+    typer.echo(
+        f"backfilling {feed} from {start_utc:%Y-%m-%dT%H:%M:%SZ} to {end_utc:%Y-%m-%dT%H:%M:%SZ}"
+    )
 
 
 @feeds_app.command("quarantined")
@@ -484,17 +451,24 @@ def feeds_scorecard(
     if as_json:
         typer.echo(json.dumps(card, indent=2, default=str))
         return
-    typer.echo(
-        f"{'feed':<32} {'files':>5} {'landed':>6} {'dup':>4} {'rej':>4} {'on time':>7} "
-        f"{'err rate':>8} {'bytes':>10} {'drift':>5} {'sla':>4}"
-    )
-    for c in card:
-        on_time = "-" if c["on_time_rate"] is None else f"{c['on_time_rate']:.0%}"
-        typer.echo(
-            f"{c['partner_id'] + '/' + c['feed']:<32} {c['files_received']:>5} {c['landed']:>6} "
-            f"{c['duplicates']:>4} {c['rejected']:>4} {on_time:>7} {c['error_rate']:>8.4f} "
-            f"{c['bytes']:>10} {c['schema_drift']:>5} {c['sla_breaches']:>4}"
-        )
+    headers = ["feed", "files", "landed", "dup", "rej", "on time", "err rate", "bytes"]
+    headers += ["drift", "sla"]
+    rows = [
+        [
+            f"{c['partner_id']}/{c['feed']}",
+            c["files_received"],
+            c["landed"],
+            c["duplicates"],
+            c["rejected"],
+            "-" if c["on_time_rate"] is None else f"{c['on_time_rate']:.0%}",
+            f"{c['error_rate']:.4f}",
+            c["bytes"],
+            c["schema_drift"],
+            c["sla_breaches"],
+        ]
+        for c in card
+    ]
+    cli_support.print_table(headers, rows, numeric=headers[1:])
 
 
 # --- ach (ops) ---------------------------------------------------------------------------------
@@ -561,7 +535,7 @@ def _with_workflow(workflow_id: str, work: Callable[[Any], Awaitable[Any]]) -> A
     async def on_handle(client: Any, _: Settings) -> Any:
         return await work(client.get_workflow_handle(workflow_id))
 
-    return cli_support.with_client(on_handle)
+    return cli_support.with_client(on_handle, workflow_id)
 
 
 def _case(trace: str, work: Callable[[Any], Awaitable[Any]]) -> Any:
@@ -629,8 +603,7 @@ def ach_correct(
             actor=actor, reason=reason, routing_number=routing, account_number=account
         )
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise _fail(f"invalid correction: {first['loc'][0]}: {first['msg']}") from None
+        raise _fail(f"invalid {cli_support.invalid_fields(exc)}") from None
     _decide(trace, "provide_correction", decision)
 
 
@@ -677,17 +650,26 @@ def payouts_report(
     """Hand a payout its PSP report by reference (files must be readable by the workers)."""
     from wire.payout_case import ReportRef
 
+    for given in (payouts_file, transactions_file, links_file):
+        if given is not None:
+            _readable(given)
     ref = ReportRef(
         payouts_path=str(payouts_file.resolve()),
         balance_transactions_path=str(transactions_file.resolve()),
         links_path=str(links_file.resolve()) if links_file else None,
     )
 
-    async def work(handle: Any) -> None:
-        await handle.signal("report_landed", ref)
+    cli_support.signal_workflow(
+        ids.workflow_id("Payout", payout_id), "Payout", "report_landed", ref
+    )
+    typer.echo(f"report handed to {ids.workflow_id('Payout', payout_id)}")
 
-    _payout(payout_id, work)
-    typer.echo(f"report handed to payout-{payout_id}")
+
+def _readable(path: Path) -> None:
+    """A file handed to a workflow by reference must exist: the workers read it later, and a
+    wrong path would otherwise only show up as a failed activity."""
+    if not path.is_file():
+        raise _fail(f"no such file: {path}", ExitCode.NO_INPUT, "check the path")
 
 
 @payouts_app.command("statement")
@@ -698,11 +680,12 @@ def payouts_statement(
     """Hand a payout a bank statement by reference."""
     from wire.payout_case import StatementRef
 
-    async def work(handle: Any) -> None:
-        await handle.signal("statement_landed", StatementRef(path=str(statement.resolve())))
-
-    _payout(payout_id, work)
-    typer.echo(f"statement handed to payout-{payout_id}")
+    _readable(statement)
+    ref = StatementRef(path=str(statement.resolve()))
+    cli_support.signal_workflow(
+        ids.workflow_id("Payout", payout_id), "Payout", "statement_landed", ref
+    )
+    typer.echo(f"statement handed to {ids.workflow_id('Payout', payout_id)}")
 
 
 @payouts_app.command("resolve")
@@ -722,7 +705,7 @@ def payouts_resolve(
     try:
         decision = Resolve(actor=actor, reason=reason, resolution=resolution)
     except ValidationError as exc:
-        raise _fail(f"invalid resolution: {exc.errors()[0]['msg']}") from None
+        raise _fail(f"invalid {cli_support.invalid_fields(exc)}") from None
     payout = ids.workflow_id("Payout", payout_id)
     state = cli_support.update_workflow(payout, "resolve", decision, PayoutState)
     typer.echo(f"{payout}: {state.status}")

@@ -149,8 +149,8 @@ def relay(
     try:
         _run(run())
     except DatabaseUnavailable as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+        typer.echo(f"error: {exc}; hint: is PostgreSQL up?", err=True)
+        raise typer.Exit(69) from None  # EX_UNAVAILABLE (app/cli/exit_codes.py)
 
 
 def _run(coro: object) -> None:

@@ -99,7 +99,7 @@ def status(partner: Annotated[str, typer.Argument(help="Partner id.")]) -> None:
         result: Checklist = await handle.query("checklist", result_type=Checklist)
         return result
 
-    checklist = _run(work)
+    checklist = _run(work, workflow_id(partner))
     typer.echo(json.dumps(checklist.model_dump(mode="json"), indent=2))
 
 
@@ -128,12 +128,10 @@ def test_file(partner: Annotated[str, typer.Argument(help="Partner id.")]) -> No
     from stores.partners import workflow_id
     from wire.partners import TestFileNotice
 
-    async def work(client: Any, _settings: Settings) -> None:
-        await client.get_workflow_handle(workflow_id(partner)).signal(
-            "test_file_uploaded", TestFileNotice(note="cli")
-        )
-
-    _run(work)
+    notice = TestFileNotice(note="cli")
+    cli_support.signal_workflow(
+        workflow_id(partner), "PartnerOnboarding", "test_file_uploaded", notice
+    )
     typer.echo(f"{workflow_id(partner)}: checking the test folder")
 
 

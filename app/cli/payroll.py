@@ -8,7 +8,6 @@ Exit codes: 0 done, 1 refused (a decision the run's validator refused) or Tempor
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -37,41 +36,20 @@ def start(
     ],
     wait: Annotated[bool, typer.Option(help="Wait for the run to finish.")] = False,
 ) -> None:
-    """Start the run of a company and period; starting it again returns the same run."""
-    from pydantic import ValidationError
-    from temporalio.common import WorkflowIDReusePolicy
-    from temporalio.exceptions import WorkflowAlreadyStartedError
+    """Start the run of a company and period; starting it again with the same input returns
+    the same run (another input for the same company and period is refused, exit 1)."""
+    from app.cli.workflow import read_input, result_of, start_once
+    from wire.payroll import PayrollStart, run_workflow_id
 
-    from wire.payroll import PayrollStart, PayrollState, run_workflow_id
-
-    raw = Path(input_json[1:]).read_text() if input_json.startswith("@") else input_json
-    try:
-        payload = PayrollStart.model_validate_json(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise _fail(f"invalid payroll input at {where}: {first['msg']}", 2) from None
+    payload = read_input("PayrollRun", PayrollStart, input_json)
     workflow_id = run_workflow_id(payload)
 
     async def work(client: Any, settings: Any) -> Any:
-        try:
-            handle = await client.start_workflow(
-                "PayrollRun",
-                payload,
-                id=workflow_id,
-                task_queue=settings.task_queue_general,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            )
-            typer.echo(f"started {workflow_id}")
-        except WorkflowAlreadyStartedError:
-            handle = client.get_workflow_handle(workflow_id)
-            typer.echo(f"already started: {workflow_id}")
-        if wait:
-            state: PayrollState = await handle.result(result_type=PayrollState)
-            return state.model_dump(mode="json")
-        return None
+        queue = settings.task_queue_general
+        handle = await start_once(client, "PayrollRun", workflow_id, payload, queue)
+        return await result_of(handle) if wait else None
 
-    result = _run(work)
+    result = _run(work, workflow_id)
     if result is not None:
         typer.echo(json.dumps(result, indent=2))
 
@@ -88,7 +66,7 @@ def status(
         state: PayrollState = await handle.query("status", result_type=PayrollState)
         return state.model_dump(mode="json")
 
-    typer.echo(json.dumps(_run(work), indent=2))
+    typer.echo(json.dumps(_run(work, _workflow_id(run)), indent=2))
 
 
 def _decide(run: str, update: str, decision: Any) -> None:

@@ -14,6 +14,8 @@ from typing import Annotated, Any
 
 import typer
 
+from app.cli import support as cli_support
+from app.cli.exit_codes import ExitCode
 from runtime.settings import Settings, SettingsError, load_settings
 
 webhooks_app = typer.Typer(
@@ -79,8 +81,7 @@ def relay(
     try:
         asyncio.run(main())
     except (TemporalUnavailable, DatabaseUnavailable) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+        raise cli_support.fail(str(exc), ExitCode.UNAVAILABLE, "is the service up?") from None
 
 
 @webhooks_app.command("inbox")
@@ -114,15 +115,13 @@ def inbox(
             await conn.close()
         return [dict(r) for r in rows]
 
-    try:
-        rows = asyncio.run(fetch())
-    except OSError as exc:
-        typer.echo(f"error: cannot reach PostgreSQL: {exc.strerror}", err=True)
-        raise typer.Exit(1) from None
-    for row in rows:
-        if as_json:
+    rows = cli_support.run(fetch())
+    if as_json:
+        for row in rows:
             typer.echo(json.dumps(row, default=str))
-            continue
+        return
+    table = []
+    for row in rows:
         if row["forwarded_at"]:
             state = "forwarded"
         elif not row["forward"]:
@@ -131,8 +130,10 @@ def inbox(
             state = "awaiting payout"
         else:
             state = f"pending ({row['attempts']} attempts)"
-        typer.echo(
-            f"{row['received_at']:%Y-%m-%d %H:%M:%S} {row['provider']:<10} {row['event_id']:<32} "
-            f"{row['event_type']:<32} {row['payout_id'] or '-':<28} {state}"
-            + (f" [{row['last_error']}]" if row["last_error"] else "")
-        )
+        if row["last_error"]:
+            state += f" [{row['last_error']}]"
+        when = cli_support.when(row["received_at"])
+        table.append([when, row["provider"], row["event_id"], row["event_type"], row["payout_id"]])
+        table[-1].append(state)
+    headers = ["received (UTC)", "provider", "event id", "type", "payout", "state"]
+    cli_support.print_table(headers, table)
