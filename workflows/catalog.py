@@ -8,6 +8,7 @@ activities and stores below the workflows can use it too).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -137,6 +138,12 @@ IDEMPOTENCY_KEY_RULE = "1-100 characters of A-Z a-z 0-9 . _ : - starting with a 
 # Memo holding the SHA-256 of the start request's body: the same key with another body is a
 # conflict (the API's 409, the CLI's exit 1), the same body again is the same run.
 REQUEST_DIGEST_MEMO = "request_sha256"
+
+
+def request_digest(body: WireModel) -> str:
+    """The SHA-256 of a start request's canonical JSON, kept in REQUEST_DIGEST_MEMO: a run
+    started through the API and retried through the CLI (or the other way round) matches."""
+    return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
 
 
 def signal_model(workflow_type: str, signal: str) -> type[WireModel] | None:

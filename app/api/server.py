@@ -9,9 +9,7 @@ Every route but health is behind ``Authorization: Bearer <INTEGRATIONS_API_TOKEN
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -45,12 +43,17 @@ from app.auth import require_bearer
 from foundation.wire_model import WireModel
 from relays.inbox import InboxRelay
 from runtime.settings import Settings
-from workflows.catalog import CATALOG, WorkflowSpec
+from workflows.catalog import (
+    CATALOG,
+    IDEMPOTENCY_KEY,
+    IDEMPOTENCY_KEY_RULE,
+    REQUEST_DIGEST_MEMO,
+    WorkflowSpec,
+    request_digest,
+)
 
 log = logging.getLogger(__name__)
 
-IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
-REQUEST_DIGEST_MEMO = "request_sha256"
 # Temporal answers that mean "try again", not "your request is wrong".
 RETRYABLE = frozenset(
     {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED}
@@ -263,12 +266,11 @@ def _start_endpoint(settings: Settings, conns: Connections, spec: WorkflowSpec) 
         if not IDEMPOTENCY_KEY.match(idempotency_key):
             raise HTTPException(
                 status_code=400,
-                detail="Idempotency-Key must be 1-100 characters of A-Z a-z 0-9 . _ : - "
-                "and start with a letter or digit",
+                detail=f"Idempotency-Key must be {IDEMPOTENCY_KEY_RULE}",
             )
         client = conns.client
         workflow_id = spec.workflow_id(idempotency_key)
-        digest = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+        digest = request_digest(body)
         queue = _task_queue(settings, spec)
         try:
             handle = await client.start_workflow(

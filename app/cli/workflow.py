@@ -118,16 +118,12 @@ async def start_once(
 ) -> Any:
     """Start the run, or find the one this very request started before: prints ``started`` or
     ``already started``; the same id with another input exits 1 (the HTTP API's 409)."""
-    import hashlib
-
     from temporalio.common import WorkflowIDReusePolicy
     from temporalio.exceptions import WorkflowAlreadyStartedError
 
-    from workflows.catalog import REQUEST_DIGEST_MEMO
+    from workflows.catalog import REQUEST_DIGEST_MEMO, request_digest
 
-    # The same digest of the same canonical body as the HTTP API: a run started there and
-    # retried here (or the other way round) is recognised as the same request.
-    digest = hashlib.sha256(payload.model_dump_json().encode()).hexdigest()
+    digest = request_digest(payload)  # the HTTP API's digest: the same request either way
     try:
         handle = await client.start_workflow(
             workflow_type,
