@@ -1,9 +1,12 @@
 """The reader sandbox: a function on a file in a child process, stopped at its deadline or its
-memory cap, answering with the function's result, its exception, or a typed refusal."""
+memory cap, answering with the function's result, its exception, or a typed refusal
+(``run_sandboxed``) — or, for callers that classify every ending, an ``Outcome`` that never
+raises (``call_sandboxed``)."""
 
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 import pytest
@@ -13,6 +16,7 @@ from readers.sandbox import (
     ReaderOutOfMemory,
     ReaderTimedOut,
     SandboxLimits,
+    call_sandboxed,
     run_sandboxed,
 )
 
@@ -48,6 +52,16 @@ def _abort() -> None:
 
 def _refuse(reason: str) -> None:
     raise ValueError(reason)
+
+
+def _import_pyarrow_and_read() -> int:
+    # pyarrow's allocator reserves far more address space than it uses: the RLIMIT_AS
+    # backstop must not refuse its first allocation.
+    import pyarrow as pa
+    import pyarrow.csv
+
+    table = pyarrow.csv.read_csv(pa.BufferReader(b"a,b\n1,2\n3,4\n"))
+    return int(table.num_rows)
 
 
 def test_the_result_comes_back_from_another_process() -> None:
@@ -97,3 +111,34 @@ def test_heartbeats_are_sent_while_waiting() -> None:
     beats: list[float] = []
     run_sandboxed(_sleep, 6, size=0, limits=QUICK, heartbeat=lambda: beats.append(1.0))
     assert beats  # a Temporal activity's heartbeat timeout is not hit while a reader works
+
+
+# --- call_sandboxed: every ending is an Outcome, never an exception ---------------------------
+
+
+def test_an_outcome_carries_the_value_and_the_child_s_peak_memory() -> None:
+    outcome = call_sandboxed(_double, 21, size=0, limits=QUICK)
+    assert outcome.ending == "returned" and outcome.value == 42
+    assert outcome.peak_rss_bytes > 0
+
+
+def test_an_exception_is_named_by_type_and_frame_not_by_its_message() -> None:
+    outcome = call_sandboxed(_refuse, "may quote partner data", size=0, limits=QUICK)
+    assert outcome.ending == "raised" and isinstance(outcome.value, ValueError)
+    assert outcome.site.startswith("ValueError at tests/test_reader_sandbox.py:")
+    assert "partner" not in outcome.site
+
+
+def test_memory_growth_is_stopped_near_the_cap() -> None:
+    outcome = call_sandboxed(_grow_forever, size=0, limits=QUICK)
+    assert outcome.ending == "memory"
+    assert outcome.peak_rss_bytes < QUICK.memory_bytes + (200 << 20)  # polled every 20 ms
+
+
+def test_a_child_killed_by_a_signal_says_which() -> None:
+    outcome = call_sandboxed(_abort, size=0, limits=QUICK)
+    assert outcome.ending == "killed" and outcome.signal == signal.SIGABRT
+
+
+def test_pyarrow_reads_under_the_address_space_backstop() -> None:
+    assert run_sandboxed(_import_pyarrow_and_read, size=0, limits=QUICK) == 2

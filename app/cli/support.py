@@ -11,14 +11,13 @@ message, which may quote partner data) and exits 70. No traceback reaches the us
 from __future__ import annotations
 
 import asyncio
-import traceback
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
 
 from app.cli.exit_codes import ExitCode
+from readers.sandbox import crash_site
 from runtime.settings import Settings, SettingsError, load_settings
 
 T = TypeVar("T")
@@ -28,17 +27,6 @@ def fail(message: str, code: int = ExitCode.USAGE, hint: str | None = None) -> t
     """Print ``error: message`` (and ``; hint: ...``) on stderr; return the exit to raise."""
     typer.echo(f"error: {message}" + (f"; hint: {hint}" if hint else ""), err=True)
     return typer.Exit(int(code))
-
-
-def crash_site(exc: BaseException) -> str:
-    """``TypeName at package/module.py:line`` of the innermost frame: enough to file a bug,
-    and free of the exception's message (it may quote an account number or a name)."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    if not frames:
-        return type(exc).__name__
-    last = frames[-1]
-    where = "/".join(Path(last.filename).parts[-2:])
-    return f"{type(exc).__name__} at {where}:{last.lineno}"
 
 
 def classify(exc: BaseException) -> tuple[ExitCode, str, str | None]:
