@@ -60,7 +60,8 @@ VERDICT_EXIT: Final[dict[str, ExitCode]] = {
 }
 
 
-# What the readers import, loaded once by the sandbox's fork server: a file costs a fork.
+# What the readers import: a caller inspecting many files (the fuzz harness) has the sandbox's
+# fork server load them once, so a file costs a fork.
 READER_MODULES: Final = (
     "edi",
     "intake.file_contract",
@@ -530,8 +531,7 @@ def inspect_bounded(
         limits,
         contracts_dir,
         size=size,
-        limits=limits.sandbox,
-        preload=READER_MODULES,
+        limits=limits.sandbox,  # one file: the child imports only its own reader
     )
     if outcome.ending == "returned":
         result, _ = outcome.value
