@@ -24,19 +24,12 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
 from devstack.localstack.sshd import LocalSshd
-from intake.naming import NamingContract
 from nacha.reader import MAX_INFLATED_BYTES
 from runtime.settings import Settings
 from stores.feeds import register_feed
-from wire.intake import (
-    BANK_STATEMENT_CONTRACT,
-    NACHA_CONTRACT,
-    FeedConfig,
-    FeedSchedule,
-    IntakeRequest,
-    IntakeRunResult,
-    SftpSource,
-)
+from tests.ach_support import bank_feed
+from tests.test_payout_intake import report_feed
+from wire.intake import FeedConfig, IntakeRequest, IntakeRunResult
 from workers.runner import run_workers
 
 HOSTILE = Path(__file__).resolve().parent / "fixtures" / "hostile"
@@ -73,27 +66,10 @@ async def own_workers(
         await task
 
 
-def _feed(server: LocalSshd, partner: str, contract: str, handoff: str, ext: str) -> FeedConfig:
-    return FeedConfig(
-        partner_id=partner,
-        feed="statement" if contract == BANK_STATEMENT_CONTRACT else "returns",
-        sftp=SftpSource(
-            host=server.host,
-            port=server.port,
-            username=server.login_user,
-            host_key=server.host_key.public_line,
-            private_key="client",
-        ),
-        naming=NamingContract(
-            pattern="{system}_{entity}_{date}_seq-{sequence}.{ext}",
-            system=partner,
-            entity="statement" if contract == BANK_STATEMENT_CONTRACT else "returns",
-            extensions=(ext,),
-        ),
-        file_contract=contract,
-        handoff=handoff,
-        schedule=FeedSchedule(interval_minutes=60),
-        settle_seconds=0.2,
+def _bai2_statement_feed(server: LocalSshd, bank: str) -> FeedConfig:
+    feed = report_feed(server, bank, "statement", None)
+    return feed.model_copy(
+        update={"naming": feed.naming.model_copy(update={"extensions": ("bai2",)})}
     )
 
 
@@ -142,15 +118,14 @@ def _resident_bytes() -> int:
 async def test_hostile_files_on_feeds_are_quarantined_once_and_the_worker_goes_idle(
     sshd_server: LocalSshd, client: Client, own_workers: Settings, pool: asyncpg.Pool
 ) -> None:
-    bank, ach = f"bank{uuid.uuid4().hex[:8]}", f"odfi{uuid.uuid4().hex[:8]}"
     cases = [
         (
-            _feed(sshd_server, bank, BANK_STATEMENT_CONTRACT, "bank_statement", "bai2"),
+            _bai2_statement_feed(sshd_server, f"bank{uuid.uuid4().hex[:8]}"),
             (HOSTILE / "bai2" / "truncated_after_16.bai2").read_bytes(),
             "incomplete",
         ),
         (
-            _feed(sshd_server, ach, NACHA_CONTRACT, "ach_returns", "ach"),
+            bank_feed(sshd_server, f"returns-{uuid.uuid4().hex[:6]}"),
             _gzip_bomb(),
             f"beyond {MAX_INFLATED_BYTES >> 20} MiB",
         ),
@@ -158,7 +133,8 @@ async def test_hostile_files_on_feeds_are_quarantined_once_and_the_worker_goes_i
     handles = []
     for feed, data, why in cases:
         await register_feed(pool, client, own_workers, feed)
-        name = f"{feed.partner_id}_{feed.feed}_{DAY}_seq-00001.{feed.naming.extensions[0]}"
+        naming = feed.naming
+        name = f"{naming.system}_{naming.entity}_{DAY}_seq-00001.{naming.extensions[0]}"
         sshd_server.drop_file("inbox", name, data)
         started = time.monotonic()
         result, handle = await _intake(client, own_workers, feed)
@@ -196,7 +172,8 @@ async def test_hostile_files_on_feeds_are_quarantined_once_and_the_worker_goes_i
     wall = time.monotonic() - wall_before
     growth = max(samples) - baseline
     print(
-        f"idle window {wall:.0f} s: RSS {baseline / 2**20:.0f} MiB, +{growth / 2**20:.1f} MiB; CPU {cpu:.2f} s"
+        f"idle window {wall:.0f} s: RSS {baseline / 2**20:.0f} MiB, "
+        f"+{growth / 2**20:.1f} MiB; CPU {cpu:.2f} s"
     )
     assert growth < RSS_MARGIN, f"RSS grew {growth / 2**20:.1f} MiB over {wall:.0f} s"
     assert cpu < IDLE_CPU_SHARE * wall, f"{cpu:.1f} s of CPU in {wall:.0f} s: not idle"
