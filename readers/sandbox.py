@@ -41,7 +41,7 @@ import signal
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -124,23 +124,36 @@ def crash_site(exc: BaseException) -> str:
 
 _context_lock = threading.Lock()
 _preloaded: set[str] = set()
+_in_flight = 0  # children running now (guarded by _context_lock)
 
 
 def _context(modules: Iterable[str]) -> multiprocessing.context.BaseContext:
     """The forkserver context, its server importing ``modules`` once. A module not yet
-    preloaded restarts the server (once per new module: a worker calls with the same few)."""
+    preloaded restarts the server when no child is running (a worker calls with the same few
+    modules, so that is once); otherwise the child imports it itself, which is only slower."""
     context = multiprocessing.get_context("forkserver")
     with _context_lock:
         new = set(modules) - _preloaded
-        if new:
+        server: Any = multiprocessing.forkserver._forkserver
+        running = getattr(server, "_forkserver_pid", None) is not None
+        if new and not (running and _in_flight > 1):  # the caller counts itself
             _preloaded.update(new)
             context.set_forkserver_preload(sorted(_preloaded))
-            server: Any = multiprocessing.forkserver._forkserver
-            if getattr(server, "_forkserver_pid", None) is not None:
-                # Preloading applies when the server starts; children already forked keep
-                # running (each has its own pipe), the next one comes from a new server.
+            if running:  # preloading applies when the server starts
                 server._stop()
     return context
+
+
+@contextlib.contextmanager
+def _counted() -> Iterator[None]:
+    global _in_flight
+    with _context_lock:
+        _in_flight += 1
+    try:
+        yield
+    finally:
+        with _context_lock:
+            _in_flight -= 1
 
 
 def _child(
@@ -206,55 +219,56 @@ def call_sandboxed(
     deadline_seconds = limits.deadline_seconds(size)
     # A functools.partial (keyword arguments) names its function's module through .func.
     module = getattr(function, "func", function).__module__
-    context = _context([module, *preload])
-    receive, send = context.Pipe(duplex=False)
-    process = context.Process(  # type: ignore[attr-defined]
-        target=_child, args=(send, limits.memory_bytes, function, args), daemon=True
-    )
-    started = time.monotonic()
-    process.start()
-    send.close()
-    beat = started
-    ending: Ending | None = None
-    message: tuple[str, Any, str, int] | None = None
-    polled_peak = 0
-    try:
-        while True:
-            ready = wait([receive, process.sentinel], timeout=_POLL_SECONDS)
-            if receive in ready:
-                with contextlib.suppress(EOFError):
-                    message = receive.recv()
-                break
-            if ready:  # the child exited without sending anything
-                break
-            now = time.monotonic()
-            if now - started > deadline_seconds:
-                ending = "timeout"
-                break
-            rss = _resident_bytes(process.pid)
-            polled_peak = max(polled_peak, rss)
-            if rss > limits.memory_bytes:
-                ending = "memory"
-                break
-            if heartbeat is not None and now - beat >= _HEARTBEAT_SECONDS:
-                heartbeat()
-                beat = now
-    finally:
-        if process.is_alive() and message is None:
-            process.kill()
-        process.join(timeout=10)
-        receive.close()
-    elapsed = time.monotonic() - started
-    if ending is not None:
-        site = "resident memory over the limit" if ending == "memory" else ""
-        return Outcome(ending, elapsed, polled_peak, site=site)
-    if message is None:
-        code = process.exitcode
-        if code is not None and code < 0:
-            return Outcome("killed", elapsed, polled_peak, signal=-code)
-        return Outcome("killed", elapsed, polled_peak, site=f"exit status {code}, no answer")
-    kind, value, site, peak = message
-    return Outcome(kind, elapsed, max(peak, polled_peak), value=value, site=site)  # type: ignore[arg-type]
+    with _counted():
+        context = _context([module, *preload])
+        receive, send = context.Pipe(duplex=False)
+        process = context.Process(  # type: ignore[attr-defined]
+            target=_child, args=(send, limits.memory_bytes, function, args), daemon=True
+        )
+        started = time.monotonic()
+        process.start()
+        send.close()
+        beat = started
+        ending: Ending | None = None
+        message: tuple[Ending, Any, str, int] | None = None
+        polled_peak = 0
+        try:
+            while True:
+                ready = wait([receive, process.sentinel], timeout=_POLL_SECONDS)
+                if receive in ready:
+                    with contextlib.suppress(EOFError):
+                        message = receive.recv()
+                    break
+                if ready:  # the child exited without sending anything
+                    break
+                now = time.monotonic()
+                if now - started > deadline_seconds:
+                    ending = "timeout"
+                    break
+                rss = _resident_bytes(process.pid)
+                polled_peak = max(polled_peak, rss)
+                if rss > limits.memory_bytes:
+                    ending = "memory"
+                    break
+                if heartbeat is not None and now - beat >= _HEARTBEAT_SECONDS:
+                    heartbeat()
+                    beat = now
+        finally:
+            if process.is_alive() and message is None:
+                process.kill()
+            process.join(timeout=10)
+            receive.close()
+        elapsed = time.monotonic() - started
+        if ending is not None:
+            site = "resident memory over the limit" if ending == "memory" else ""
+            return Outcome(ending, elapsed, polled_peak, site=site)
+        if message is None:
+            code = process.exitcode
+            if code is not None and code < 0:
+                return Outcome("killed", elapsed, polled_peak, signal=-code)
+            return Outcome("killed", elapsed, polled_peak, site=f"exit status {code}, no answer")
+        kind, value, site, peak = message
+        return Outcome(kind, elapsed, max(peak, polled_peak), value=value, site=site)
 
 
 def run_sandboxed(

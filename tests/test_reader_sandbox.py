@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -25,6 +26,11 @@ QUICK = SandboxLimits(base_seconds=30, seconds_per_mb=0, memory_bytes=400 << 20)
 
 # The functions run in the child, so they live at module level (picklable by name).
 def _double(value: int) -> int:
+    return value * 2
+
+
+def _sleep_then_double(value: int) -> int:
+    time.sleep(2)
     return value * 2
 
 
@@ -142,3 +148,13 @@ def test_a_child_killed_by_a_signal_says_which() -> None:
 
 def test_pyarrow_reads_under_the_address_space_backstop() -> None:
     assert run_sandboxed(_import_pyarrow_and_read, size=0, limits=QUICK) == 2
+
+
+def test_a_module_first_asked_for_while_a_reader_runs_does_not_disturb_it() -> None:
+    """Preloading a new module restarts the fork server only when no child is running."""
+    with ThreadPoolExecutor(1) as threads:
+        slow = threads.submit(run_sandboxed, _sleep_then_double, 21, size=0, limits=QUICK)
+        time.sleep(0.5)
+        assert run_sandboxed(_double, 2, size=0, limits=QUICK, preload=("colorsys",)) == 4
+        assert slow.result(timeout=30) == 42
+    assert run_sandboxed(_double, 3, size=0, limits=QUICK, preload=("colorsys",)) == 6
