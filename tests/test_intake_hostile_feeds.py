@@ -28,9 +28,9 @@ from nacha.reader import MAX_INFLATED_BYTES
 from runtime.settings import Settings
 from stores.feeds import register_feed
 from tests.ach_support import bank_feed
+from tests.intake_support import workers_of_their_own
 from tests.test_payout_intake import report_feed
 from wire.intake import FeedConfig, IntakeRequest, IntakeRunResult
-from workers.runner import run_workers
 
 HOSTILE = Path(__file__).resolve().parent / "fixtures" / "hostile"
 DAY = date(2026, 12, 1)
@@ -47,23 +47,10 @@ async def own_workers(
     client: Client, settings: Settings, pool: asyncpg.Pool, tmp_path: Path
 ) -> AsyncIterator[Settings]:
     """Workers on task queues of their own, so nothing but this test's files runs on them."""
-    tag = uuid.uuid4().hex[:8]
-    own = settings.model_copy(
-        update={
-            "landing_zone_dir": tmp_path / "landing",
-            "task_queue_general": f"hostile-general-{tag}",
-            "task_queue_sftp": f"hostile-sftp-{tag}",
-        }
-    )
-    stop = asyncio.Event()
-    task = asyncio.create_task(
-        run_workers(client, own, ("general", "sftp"), pool, stop=stop, install_signals=False)
-    )
-    try:
+    async with workers_of_their_own(
+        client, settings, pool, "hostile", landing_zone_dir=tmp_path / "landing"
+    ) as own:
         yield own
-    finally:
-        stop.set()
-        await task
 
 
 def _bai2_statement_feed(server: LocalSshd, bank: str) -> FeedConfig:
