@@ -2,10 +2,11 @@
 
 A parser written in C++ (pyarrow's CSV reader) or a library that loops on bad input cannot be
 stopped from a thread: a thread cannot be killed, and a native abort takes the whole process with
-it. Here the reader runs in a child process forked from a clean, single-threaded server
-(``multiprocessing``'s forkserver: a worker's own threads — Temporal's core, pyarrow's pool —
-never fork, so no lock they hold is copied locked), its address space capped with ``RLIMIT_AS`` and
-its resident memory watched; the parent waits with a deadline that grows with the file's size and
+it. Here the reader runs in a child process — forked from a clean, single-threaded server
+(``multiprocessing``'s forkserver) when the caller has other threads (a worker: Temporal's core,
+pyarrow's pool; a lock one of them holds would be copied locked), forked from the caller itself
+when it has none (the CLI) — its address space capped with ``RLIMIT_AS`` and its resident memory
+watched; the parent waits with a deadline that grows with the file's size and
 kills the child when either runs out.
 
 Resident memory is the limit; ``RLIMIT_AS`` is only a backstop for a spike between two looks,
@@ -38,6 +39,7 @@ import multiprocessing.forkserver
 import os
 import resource
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -110,6 +112,7 @@ class Outcome:
     value: Any = None
     site: str = ""
     signal: int | None = None
+    start_method: str = "forkserver"
 
 
 def crash_site(exc: BaseException) -> str:
@@ -127,13 +130,31 @@ _preloaded: set[str] = set()
 _in_flight = 0  # children running now (guarded by _context_lock)
 
 
+def _os_threads() -> int:
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 0  # unknown: assume the worst
+
+
 def _context(modules: Iterable[str]) -> multiprocessing.context.BaseContext:
-    """The forkserver context, its server importing ``modules`` once. A module not yet
-    preloaded restarts the server when no child is running (a worker calls with the same few
-    modules, so that is once); otherwise the child imports it itself, which is only slower."""
+    """How the child starts. A caller with one OS thread (the CLI) forks: no other thread can
+    hold a lock at the fork, and the child has the caller's imports for free. Otherwise (a
+    worker: Temporal's core, pyarrow's pool) the forkserver, its server importing ``modules``
+    once. A module not yet preloaded restarts the server when no child is running (a worker
+    calls with the same few modules, so that is once); otherwise the child imports it itself,
+    which is only slower."""
+    wanted = list(modules)
+    if _os_threads() == 1 and all(name in sys.modules for name in wanted):
+        return multiprocessing.get_context("fork")
     context = multiprocessing.get_context("forkserver")
+    main = getattr(sys.modules["__main__"], "__file__", None)
+    if main and os.path.isfile(main):
+        # Each child would otherwise import the program's main module again (the CLI's: all
+        # of its commands, seconds); loaded once by the server, a child skips it.
+        wanted.append("__main__")
     with _context_lock:
-        new = set(modules) - _preloaded
+        new = set(wanted) - _preloaded
         server: Any = multiprocessing.forkserver._forkserver
         running = getattr(server, "_forkserver_pid", None) is not None
         if new and not (running and _in_flight > 1):  # the caller counts itself
@@ -221,6 +242,7 @@ def call_sandboxed(
     module = getattr(function, "func", function).__module__
     with _counted():
         context = _context([module, *preload])
+        start_method = context.get_start_method()
         receive, send = context.Pipe(duplex=False)
         process = context.Process(  # type: ignore[attr-defined]
             target=_child, args=(send, limits.memory_bytes, function, args), daemon=True
@@ -261,14 +283,18 @@ def call_sandboxed(
         elapsed = time.monotonic() - started
         if ending is not None:
             site = "resident memory over the limit" if ending == "memory" else ""
-            return Outcome(ending, elapsed, polled_peak, site=site)
+            return Outcome(ending, elapsed, polled_peak, site=site, start_method=start_method)
         if message is None:
             code = process.exitcode
             if code is not None and code < 0:
-                return Outcome("killed", elapsed, polled_peak, signal=-code)
-            return Outcome("killed", elapsed, polled_peak, site=f"exit status {code}, no answer")
+                return Outcome(
+                    "killed", elapsed, polled_peak, signal=-code, start_method=start_method
+                )
+            why = f"exit status {code}, no answer"
+            return Outcome("killed", elapsed, polled_peak, site=why, start_method=start_method)
         kind, value, site, peak = message
-        return Outcome(kind, elapsed, max(peak, polled_peak), value=value, site=site)
+        peak = max(peak, polled_peak)
+        return Outcome(kind, elapsed, peak, value=value, site=site, start_method=start_method)
 
 
 def run_sandboxed(

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -125,6 +128,7 @@ def test_heartbeats_are_sent_while_waiting() -> None:
 def test_an_outcome_carries_the_value_and_the_child_s_peak_memory() -> None:
     outcome = call_sandboxed(_double, 21, size=0, limits=QUICK)
     assert outcome.ending == "returned" and outcome.value == 42
+    assert outcome.start_method == "forkserver"  # this test process has other threads
     assert outcome.peak_rss_bytes > 0
 
 
@@ -158,3 +162,37 @@ def test_a_module_first_asked_for_while_a_reader_runs_does_not_disturb_it() -> N
         assert run_sandboxed(_double, 2, size=0, limits=QUICK, preload=("colorsys",)) == 4
         assert slow.result(timeout=30) == 42
     assert run_sandboxed(_double, 3, size=0, limits=QUICK, preload=("colorsys",)) == 6
+
+
+_SINGLE_THREADED = """
+import os, time
+from readers.sandbox import SandboxLimits, call_sandboxed
+limits = SandboxLimits(base_seconds=1, seconds_per_mb=0, memory_bytes=300 << 20)
+for name, function, args in [
+    ("pid", os.getpid, ()),
+    ("abort", os.abort, ()),
+    ("sleep", time.sleep, (30,)),
+    ("huge", bytearray, (8 << 30,)),
+]:
+    o = call_sandboxed(function, *args, size=0, limits=limits)
+    print(name, o.start_method, o.ending, o.signal, o.value == os.getpid())
+"""
+
+
+def test_a_caller_with_one_thread_forks_itself_with_the_same_limits() -> None:
+    """The CLI's case: no other thread, so a plain fork (no server to start, the caller's
+    imports for free), the same deadline, memory cap and typed endings."""
+    done = subprocess.run(
+        [sys.executable, "-c", _SINGLE_THREADED],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "pid fork returned None False",
+        f"abort fork killed {int(signal.SIGABRT)} False",
+        "sleep fork timeout None False",
+        "huge fork memory None False",
+    ]
