@@ -8,15 +8,15 @@ from ``../shared/corpus`` (and a synthetic Acme customers CSV for the intake con
 one to three mutations — byte flips, truncation (anywhere, or right after a record), duplicated
 or deleted records, digits swapped for superscript / Arabic-Indic / full-width ones, exponent and
 overlong amounts, huge fields — and reads it through ``app.cli.inspection.inspect_file``
-in a forked child with a deadline and a memory limit (``readers.bounded_call``), exactly as
+in a child with a deadline and a memory limit (``readers.sandbox``), exactly as
 ``integrations inspect`` does.
 
 Every case ends as one of: typed (the reader answered: valid, problems, rejected or a typed
 ``unreadable``), crash (any other exception, or the child died), oom (MemoryError under the
 limit) or hang (the deadline passed). A crash, oom or hang input is saved under ``--out/<reader>/``
 with a ``.txt`` beside it naming the mutations and where it failed. The table per reader: cases,
-typed results, crashes, ooms, hangs, peak memory of one child (which includes what the parent had
-already imported when it forked, about 100 MB).
+typed results, crashes, ooms, hangs, peak memory of one child (which includes the readers the
+sandbox's fork server had already imported, about 100 MB).
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Final
 
-from app.cli.inspection import Kind, Limits, inspect_file
-from readers.bounded_call import call_bounded
+from app.cli.inspection import READER_MODULES, Kind, Limits, inspect_file
+from readers.sandbox import Outcome, SandboxLimits, call_sandboxed
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 CORPUS: Final = ROOT.parent / "shared" / "corpus"
@@ -219,6 +219,20 @@ def _save(out: Path, reader: str, data: bytes, ending: str, notes: str) -> Path:
     return path
 
 
+def read_case(path: Path, reader: str, limits: Limits, deadline: float, memory_mb: int) -> Outcome:
+    """One case through ``inspect_file`` in the sandbox: ``deadline`` seconds whatever the
+    size, ``memory_mb`` of resident memory. The fork server imports the readers once."""
+    return call_sandboxed(
+        inspect_file,
+        path,
+        reader,
+        limits,
+        size=0,
+        limits=SandboxLimits(base_seconds=deadline, seconds_per_mb=0, memory_bytes=memory_mb << 20),
+        preload=READER_MODULES,
+    )
+
+
 def fuzz_reader(
     reader: str,
     *,
@@ -243,22 +257,11 @@ def fuzz_reader(
     stop = time.monotonic() + seconds
     with tempfile.TemporaryDirectory(prefix="fuzz-") as tmp:
         case_path = Path(tmp) / "case"
-        # Read one clean seed here first: every child then forks with the reader's modules
-        # already imported, so a case costs the read, not seconds of imports.
-        case_path.write_bytes(sources[0][1])
-        inspect_file(case_path, reader, limits)
         while time.monotonic() < stop and (max_cases is None or stats.cases < max_cases):
             name, original = rng.choice(sources)
             data, mutations = mutate(rng, original)
             case_path.write_bytes(data)
-            outcome = call_bounded(
-                inspect_file,
-                case_path,
-                reader,
-                limits,
-                seconds=deadline,
-                memory_bytes=memory_mb * 1024 * 1024,
-            )
+            outcome = read_case(case_path, reader, limits, deadline, memory_mb)
             stats.cases += 1
             stats.peak_rss_mb = max(stats.peak_rss_mb, outcome.peak_rss_bytes / 1e6)
             if outcome.ending == "returned":
@@ -307,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readers", default=",".join(READERS), help="comma-separated")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--deadline", type=float, default=10.0, help="seconds per case")
-    parser.add_argument("--memory-mb", type=int, default=1024, help="address space per case")
+    parser.add_argument("--memory-mb", type=int, default=1024, help="resident memory per case")
     parser.add_argument("--out", type=Path, default=Path("fuzz-findings"))
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)

@@ -142,9 +142,10 @@ class Settings(BaseSettings):
     reader_max_line_bytes: int = Field(default=DEFAULT_MAX_LINE_BYTES, ge=1024, le=16 * _MIB)
     reader_max_columns: int = Field(default=DEFAULT_MAX_COLUMNS, ge=1, le=100_000)
     # Parse-time budget of a sandboxed reader: base + per MB of the file (a large file
-    # legitimately takes longer); memory cap (resident) of its child process.
+    # legitimately takes longer: pyx12 validates ~0.33 MB/s); memory cap (resident) of its child
+    # process. Workers and `integrations inspect` use the same.
     reader_seconds_base: float = Field(default=30.0, gt=0)
-    reader_seconds_per_mb: float = Field(default=2.0, gt=0)
+    reader_seconds_per_mb: float = Field(default=5.0, gt=0)
     reader_memory_bytes: int = Field(default=1024 * _MIB, ge=256 * _MIB)
     # Built-in contracts (NACHA, X12, PSP reports, bank statements) have no contract file to
     # state a size; a feed's own max_file_bytes still wins.

@@ -3,13 +3,23 @@ feed's naming contract (with a correct CRC32 unless told otherwise)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
+import uuid
 import zlib
+from collections.abc import AsyncIterator
 from datetime import date
+from typing import Any
+
+import asyncpg
+from temporalio.client import Client
 
 from devstack.localstack.sshd import LocalSshd
 from intake.naming import NamingContract
+from runtime.settings import Settings
 from wire.intake import FeedConfig, FeedSchedule, PgpPolicy, SftpSource
+from workers.runner import run_workers
 
 HEADER = (
     "customer_id,full_name,email,created_date,updated_at,country,credit_limit,active,postal_code"
@@ -72,3 +82,28 @@ def name_for(
     return NAMING.format_name(
         file_date=day, sequence=sequence, crc32=zlib.crc32(content), extension=ext
     )
+
+
+@contextlib.asynccontextmanager
+async def workers_of_their_own(
+    client: Client, settings: Settings, pool: asyncpg.Pool, prefix: str, **update: Any
+) -> AsyncIterator[Settings]:
+    """In-process workers on task queues of their own (nothing but the test's files runs on
+    them), with ``update`` applied to the settings; yields those settings."""
+    tag = uuid.uuid4().hex[:8]
+    own = settings.model_copy(
+        update={
+            "task_queue_general": f"{prefix}-general-{tag}",
+            "task_queue_sftp": f"{prefix}-sftp-{tag}",
+            **update,
+        }
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        run_workers(client, own, ("general", "sftp"), pool, stop=stop, install_signals=False)
+    )
+    try:
+        yield own
+    finally:
+        stop.set()
+        await task

@@ -12,16 +12,16 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from app.cli.inspection import Limits, inspect_file
+from app.cli.inspection import Limits
 from benchmarks.fuzz_readers import (
     CORPUS,
     INTAKE_CONTRACT,
     MUTATIONS,
     READERS,
     fuzz_reader,
+    read_case,
     seeds,
 )
-from readers.bounded_call import call_bounded
 
 HOSTILE = Path(__file__).resolve().parent / "fixtures/hostile"
 
@@ -57,7 +57,7 @@ def test_saved_hostile_inputs_get_typed_results(reader: str) -> None:
     """Each minimal input saved from fuzzing or crafted from issue 14 ends as a typed result."""
     failures = []
     for path in sorted((HOSTILE / reader).iterdir()):
-        outcome = call_bounded(inspect_file, path, reader, Limits(), seconds=CASE_DEADLINE)
+        outcome = read_case(path, reader, Limits(), CASE_DEADLINE, MEMORY_MB)
         if outcome.ending != "returned":
             failures.append(f"{path.name}: {outcome.ending} {outcome.site}")
     assert not failures, failures
@@ -90,7 +90,5 @@ def test_property_any_mutation_of_a_corpus_file_gets_a_typed_result(
         mutated, _ = operator(rng, mutated)
     path = tmp_path / "case"
     path.write_bytes(mutated)
-    outcome = call_bounded(
-        inspect_file, path, reader, Limits(), seconds=CASE_DEADLINE, memory_bytes=MEMORY_MB << 20
-    )
+    outcome = read_case(path, reader, Limits(), CASE_DEADLINE, MEMORY_MB)
     assert outcome.ending == "returned", f"{name}: {outcome.ending} {outcome.site}"

@@ -13,6 +13,8 @@ import pytest
 from app.cli import support as cli_support
 from app.cli.exit_codes import ExitCode
 from app.cli.inspection import Kind, Limits, detect, inspect_bounded, scrub
+from readers.sandbox import SandboxLimits
+from runtime.settings import Settings
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared/corpus"
 HOSTILE = Path(__file__).resolve().parent / "fixtures/hostile"
@@ -168,11 +170,31 @@ def test_a_reader_that_hangs_ends_as_unreadable_within_its_budget() -> None:
     cut = next(i for i, line in enumerate(lines) if line.startswith("16,")) + 1
     path = HOSTILE / "bai2" / "truncated_after_16.bai2"
     assert path.read_text() == "".join(lines[:cut])
-    result, detected = inspect_bounded(path, None, Limits(base_seconds=3, seconds_per_mb=0))
+    quick = Limits(sandbox=SandboxLimits(base_seconds=3, seconds_per_mb=0))
+    result, detected = inspect_bounded(path, None, quick)
     assert detected and result.kind == Kind.BAI2
-    if result.verdict == "unreadable" and "time budget" in (result.reason or ""):
+    if result.verdict == "unreadable" and "budget" in (result.reason or ""):
         return  # today: the library loops, and the budget stops it
     assert result.verdict in ("problems", "unreadable")  # once the reader refuses it itself
+
+
+def test_limits_are_the_workers_settings_and_flags_override_them() -> None:
+    settings = Settings(reader_seconds_base=7, reader_memory_bytes=512 << 20)
+    limits = Limits.from_settings(settings)
+    assert limits.sandbox == settings.sandbox_limits()
+    assert limits.read == settings.read_limits()
+    assert limits.max_bytes == settings.builtin_max_file_bytes
+    assert limits.sandbox.deadline_seconds(1 << 20) == 7 + settings.reader_seconds_per_mb
+    flagged = Limits.from_settings(settings, max_seconds=4, memory_mb=300)
+    assert flagged.sandbox.deadline_seconds(50 << 20) == 4  # a fixed budget, whatever the size
+    assert flagged.sandbox.memory_bytes == 300 << 20
+
+
+def test_a_reader_over_its_memory_limit_ends_as_unreadable() -> None:
+    path = HOSTILE / "bai2" / "truncated_after_16.bai2"
+    tiny = Limits(sandbox=SandboxLimits(memory_bytes=1 << 20))  # less than an interpreter
+    result, _ = inspect_bounded(path, "bai2", tiny)
+    assert result.verdict == "unreadable" and "1 MiB of memory" in (result.reason or "")
 
 
 def test_hostile_inputs_never_end_in_a_traceback() -> None:

@@ -222,11 +222,11 @@ def test_limits_are_settings_with_safe_defaults(monkeypatch: pytest.MonkeyPatch)
     assert defaults.builtin_max_file_bytes == 100 << 20
     monkeypatch.setenv("INTEGRATIONS_READER_MAX_LINE_BYTES", "65536")
     monkeypatch.setenv("INTEGRATIONS_READER_MAX_COLUMNS", "100")
-    monkeypatch.setenv("INTEGRATIONS_READER_SECONDS_PER_MB", "5")
+    monkeypatch.setenv("INTEGRATIONS_READER_SECONDS_PER_MB", "7")
     configured = load_settings()
     assert configured.read_limits().max_line_bytes == 65536
     assert configured.read_limits().max_columns == 100
-    assert configured.sandbox_limits().deadline_seconds(10 << 20) == 30 + 50
+    assert configured.sandbox_limits().deadline_seconds(10 << 20) == 30 + 70
     monkeypatch.setenv("INTEGRATIONS_READER_MEMORY_BYTES", "1000")
     with pytest.raises(SettingsError, match="INTEGRATIONS_READER_MEMORY_BYTES"):
         load_settings()

@@ -20,10 +20,15 @@ from adapters.landing_zone import LandingZone, digest_bytes
 from devstack.localstack.sshd import LocalSshd
 from runtime.settings import Settings
 from stores.feeds import register_feed
-from tests.intake_support import customer_rows, customers_csv, feed_for, name_for
+from tests.intake_support import (
+    customer_rows,
+    customers_csv,
+    feed_for,
+    name_for,
+    workers_of_their_own,
+)
 from tests.plugins.gpg import GpgKeys
 from wire.intake import IntakeRequest, IntakeRunResult
-from workers.runner import run_workers
 
 LIMIT = 1 << 20
 
@@ -32,24 +37,15 @@ LIMIT = 1 << 20
 async def capped(
     client: Client, settings: Settings, pool: asyncpg.Pool, tmp_path: Path
 ) -> AsyncIterator[Settings]:
-    tag = uuid.uuid4().hex[:8]
-    own = settings.model_copy(
-        update={
-            "reader_max_decompressed_bytes": LIMIT,
-            "landing_zone_dir": tmp_path / "landing",
-            "task_queue_general": f"capped-general-{tag}",
-            "task_queue_sftp": f"capped-sftp-{tag}",
-        }
-    )
-    stop = asyncio.Event()
-    task = asyncio.create_task(
-        run_workers(client, own, ("general", "sftp"), pool, stop=stop, install_signals=False)
-    )
-    try:
+    async with workers_of_their_own(
+        client,
+        settings,
+        pool,
+        "capped",
+        reader_max_decompressed_bytes=LIMIT,
+        landing_zone_dir=tmp_path / "landing",
+    ) as own:
         yield own
-    finally:
-        stop.set()
-        await task
 
 
 async def test_a_compressed_pgp_bomb_is_quarantined_once_and_leaves_no_plaintext(

@@ -22,8 +22,8 @@ import typer
 
 import edi
 from app.cli.exit_codes import ExitCode
-from app.cli.support import crash_site
 from app.cli.support import settings as load_cli_settings
+from readers.sandbox import crash_site
 
 edi_app = typer.Typer(
     help="EDI X12: validate files (pyx12 for HIPAA sets) and write 997/999/TA1.",

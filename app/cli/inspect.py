@@ -39,7 +39,18 @@ def inspect_command(
     max_seconds: Annotated[
         float | None,
         typer.Option(
-            "--max-seconds", min=1, help="Time budget. Default: 30 s + 5 s per MB of the file."
+            "--max-seconds",
+            min=1,
+            help="Time budget. Default: the workers' (INTEGRATIONS_READER_SECONDS_BASE + "
+            "INTEGRATIONS_READER_SECONDS_PER_MB per MB of the file).",
+        ),
+    ] = None,
+    max_memory_mb: Annotated[
+        int | None,
+        typer.Option(
+            "--max-memory-mb",
+            min=64,
+            help="Resident memory of the reader. Default: INTEGRATIONS_READER_MEMORY_BYTES.",
         ),
     ] = None,
 ) -> None:
@@ -48,8 +59,8 @@ def inspect_command(
         why = "not a regular file" if file.exists() else "no such file"
         raise cli_support.fail(f"{why}: {file}", ExitCode.NO_INPUT, "check the path")
     try:
-        limits = (
-            Limits() if max_seconds is None else Limits(base_seconds=max_seconds, seconds_per_mb=0)
+        limits = Limits.from_settings(
+            cli_support.settings(), max_seconds=max_seconds, memory_mb=max_memory_mb
         )
         result, detected = inspect_bounded(file, kind, limits, contracts_dir)
     except UnknownKind as exc:

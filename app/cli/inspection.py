@@ -8,8 +8,9 @@ the file) is the verdict ``unreadable`` with its reason; any other exception is 
 left to propagate, so the caller can tell a bug from a bad file.
 
 ``inspect_bounded`` runs the same call in a forked child with a deadline that grows with the
-file's size and a memory limit (``readers.bounded_call``): a reader that spins or balloons
-on a hostile file ends as ``unreadable`` with the limit it hit, never as a hung command.
+file's size and a memory limit (``readers.sandbox``, the one the workers use, with the same
+``reader_*`` settings): a reader that spins or balloons on a hostile file ends as ``unreadable``
+with the limit it hit, never as a hung command.
 
 Output never carries PII in full: the readers mask what they know to be PII, and every message
 and reason is scrubbed of long digit runs (account numbers, SSNs) as a second line of defence.
@@ -21,13 +22,17 @@ import csv
 import io
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from app.cli.exit_codes import ExitCode
-from readers.bounded_call import call_bounded
+from intake.read_limits import ReadLimits
+from readers.sandbox import SandboxLimits, call_sandboxed, refusal
+
+if TYPE_CHECKING:
+    from runtime.settings import Settings
 
 # Bumped when a key is removed or changes meaning; programs can check it.
 JSON_FORMAT_VERSION: Final = 1
@@ -55,6 +60,19 @@ VERDICT_EXIT: Final[dict[str, ExitCode]] = {
 }
 
 
+# What the readers import: a caller inspecting many files (the fuzz harness) has the sandbox's
+# fork server load them once, so a file costs a fork.
+READER_MODULES: Final = (
+    "edi",
+    "intake.file_contract",
+    "intake.validation",
+    "nacha",
+    "payouts",
+    "runtime.settings",
+    "wire.intake",
+)
+
+
 class UnknownKind(ValueError):
     """``--as`` names no kind, or a file contract that does not exist (a usage error)."""
 
@@ -71,17 +89,35 @@ class ReaderCrashed(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Bounds on one inspection. The time budget grows with the file, as parsing does (pyx12
-    validates about 0.33 MB/s here, so a large 834 legitimately takes minutes)."""
+    """Bounds on one inspection: the workers' own (``Limits.from_settings``), so a file that
+    passes here is read within the same budget on a feed. The time budget grows with the file,
+    as parsing does (pyx12 validates about 0.33 MB/s here, so a large 834 legitimately takes
+    minutes)."""
 
     max_bytes: int = 100 * 1024 * 1024
     max_problems: int = 200
-    base_seconds: float = 30.0
-    seconds_per_mb: float = 5.0
-    memory_bytes: int = 1536 * 1024 * 1024
+    sandbox: SandboxLimits = field(default_factory=SandboxLimits)
+    read: ReadLimits = field(default_factory=ReadLimits)
 
-    def seconds_for(self, size: int) -> float:
-        return self.base_seconds + self.seconds_per_mb * size / 1_000_000
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        max_seconds: float | None = None,
+        memory_mb: int | None = None,
+    ) -> Limits:
+        """The ``reader_*`` settings, with the command line's overrides."""
+        sandbox = settings.sandbox_limits()
+        if max_seconds is not None:
+            sandbox = replace(sandbox, base_seconds=max_seconds, seconds_per_mb=0)
+        if memory_mb is not None:
+            sandbox = replace(sandbox, memory_bytes=memory_mb << 20)
+        return cls(
+            max_bytes=settings.builtin_max_file_bytes,
+            sandbox=sandbox,
+            read=settings.read_limits(),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,7 +392,7 @@ def _contract_reader(
     def inspect(path: Path, limits: Limits) -> InspectResult:
         from intake.validation import validate_file
 
-        summary = validate_file(contract, path, max_errors=limits.max_problems)
+        summary = validate_file(contract, path, max_errors=limits.max_problems, limits=limits.read)
         kind = f"{CONTRACT_PREFIX}{contract_id}"
         result = InspectResult(kind, "valid", "row")
         result.summary = {
@@ -488,28 +524,22 @@ def inspect_bounded(
         if found is None:
             return _unreadable("unknown", "the kind of file is not recognised"), True
         kind = found
-    seconds = limits.seconds_for(size)
-    outcome = call_bounded(
+    outcome = call_sandboxed(
         inspect_file,
         path,
         kind,
         limits,
         contracts_dir,
-        seconds=seconds,
-        memory_bytes=limits.memory_bytes,
+        size=size,
+        limits=limits.sandbox,  # one file: the child imports only its own reader
     )
-    name = kind
     if outcome.ending == "returned":
         result, _ = outcome.value
         return result, detected
-    if outcome.ending == "timeout":
-        return _unreadable(name, f"not read within {seconds:.0f} s (the time budget)"), detected
-    if outcome.ending == "memory":
-        mib = limits.memory_bytes // (1024 * 1024)
-        return _unreadable(name, f"needs more than {mib} MiB of memory (the limit)"), detected
+    if outcome.ending in ("timeout", "memory"):
+        return _unreadable(kind, refusal(outcome, limits.sandbox, size).reason), detected
     if outcome.ending == "raised" and isinstance(outcome.value, UnknownKind):
         raise outcome.value
     # Anything else raised in the child is the reader's bug, an OSError included: the file
     # was opened fine above (ENAMETOOLONG from X12's ST01 used as a path is one such).
-    site = outcome.site or f"signal {outcome.signal}"
-    raise ReaderCrashed(name, site)
+    raise ReaderCrashed(kind, outcome.site or f"signal {outcome.signal}")

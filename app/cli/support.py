@@ -26,16 +26,15 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
 
 from app.cli.exit_codes import ExitCode
+from readers.sandbox import crash_site
 from runtime.settings import Settings, SettingsError, load_settings
 
 T = TypeVar("T")
@@ -45,17 +44,6 @@ def fail(message: str, code: int = ExitCode.USAGE, hint: str | None = None) -> t
     """Print ``error: message`` (and ``; hint: ...``) on stderr; return the exit to raise."""
     typer.echo(f"error: {message}" + (f"; hint: {hint}" if hint else ""), err=True)
     return typer.Exit(int(code))
-
-
-def crash_site(exc: BaseException) -> str:
-    """``TypeName at package/module.py:line`` of the innermost frame: enough to file a bug,
-    and free of the exception's message (it may quote an account number or a name)."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    if not frames:
-        return type(exc).__name__
-    last = frames[-1]
-    where = "/".join(Path(last.filename).parts[-2:])
-    return f"{type(exc).__name__} at {where}:{last.lineno}"
 
 
 def classify(exc: BaseException, subject: str | None = None) -> tuple[ExitCode, str, str | None]:
