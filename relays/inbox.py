@@ -281,10 +281,7 @@ class InboxRelay:
 
         async def one_pass() -> PassOutcome:
             result = await self.forward_batch()
-            return PassOutcome(
-                drained=bool(result.claimed) and result.forwarded + result.closed == result.claimed,
-                failed=bool(result.failed),
-            )
+            return PassOutcome.of(result.claimed, result.forwarded + result.closed, result.failed)
 
         backoff = Backoff(
             self.idle_seconds,

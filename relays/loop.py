@@ -23,6 +23,11 @@ class PassOutcome:
     drained: bool  # every claimed row was settled: there may be more right away
     failed: bool  # some rows failed (they carry their own backoff in the table)
 
+    @classmethod
+    def of(cls, claimed: int, settled: int, failed: int) -> PassOutcome:
+        """A pass that claimed ``claimed`` rows and settled (sent or closed) ``settled``."""
+        return cls(drained=bool(claimed) and settled == claimed, failed=bool(failed))
+
 
 @dataclass(frozen=True)
 class Backoff:

@@ -211,10 +211,7 @@ class OutboxRelay:
 
         async def one_pass() -> PassOutcome:
             result = await self.publish_batch()
-            return PassOutcome(
-                drained=bool(result.claimed) and result.published + result.parked == result.claimed,
-                failed=bool(result.failed),
-            )
+            return PassOutcome.of(result.claimed, result.published + result.parked, result.failed)
 
         backoff = Backoff(
             self.idle_seconds,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import uuid
 from typing import Annotated
 
@@ -121,26 +120,14 @@ def relay(
 ) -> None:
     """Publish outbox events to the events topic until SIGTERM or Ctrl-C (safe beside the
     relays in the workers: rows are claimed with SKIP LOCKED)."""
-    from prometheus_client import start_http_server
-
     from relays.messaging import run_outbox_relay
-    from runtime import logs
     from stores.db import DatabaseUnavailable, create_pool
 
-    settings = _settings()
-    logs.configure(settings.log_level)
-    # prometheus_client metrics belong on the app metrics port, as in the workers: the one that
-    # the scrape config and the dead-letter and relay alerts expect.
-    port = metrics_port or settings.app_metrics_port
-    if port:
-        start_http_server(port, addr="0.0.0.0")
+    settings = cli_support.relay_process(metrics_port)
 
     async def run() -> None:
         pool = await create_pool(settings)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        stop = cli_support.stop_on_signals()
         try:
             await run_outbox_relay(settings, pool, stop, batch_size=batch_size)
         finally:

@@ -232,6 +232,33 @@ async def waiting(what: str) -> AsyncIterator[None]:
             typer.echo(f"done waiting ({time.monotonic() - started:.0f}s)", err=True)
 
 
+def relay_process(metrics_port: int | None) -> Settings:
+    """Settings, JSON logs and the Prometheus endpoint of a long-running relay command. Its
+    metrics go on the app metrics port unless another is given, as in the workers: the port the
+    scrape config and the relay and dead-letter alerts expect."""
+    from prometheus_client import start_http_server
+
+    from runtime import logs
+
+    loaded = settings()
+    logs.configure(loaded.log_level)
+    port = metrics_port or loaded.app_metrics_port
+    if port:
+        start_http_server(port, addr="0.0.0.0")
+    return loaded
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGTERM or Ctrl-C, for the running loop's relay to stop on."""
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
 def settings() -> Settings:
     try:
         return load_settings()

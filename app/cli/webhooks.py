@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 from typing import Annotated, Any
 
 import typer
@@ -48,28 +47,16 @@ def relay(
     ] = None,
 ) -> None:
     """Forward inbox events to Temporal by signal-with-start until SIGTERM or Ctrl-C."""
-    from prometheus_client import start_http_server
-
     from adapters.temporal_client import TemporalUnavailable, connect
     from relays.inbox import InboxRelay
-    from runtime import logs
     from stores.db import DatabaseUnavailable, create_pool
 
-    settings = _settings()
-    logs.configure(settings.log_level)
-    # prometheus_client metrics belong on the app metrics port, as in the workers: the one that
-    # the scrape config and the dead-letter and relay alerts expect.
-    port = metrics_port or settings.app_metrics_port
-    if port:
-        start_http_server(port, addr="0.0.0.0")
+    settings = cli_support.relay_process(metrics_port)
 
     async def main() -> None:
         client = await connect(settings)
         pool = await create_pool(settings)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        stop = cli_support.stop_on_signals()
         try:
             relay = InboxRelay(
                 pool, client, settings, batch_size=batch_size, concurrency=concurrency
