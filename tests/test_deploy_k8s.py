@@ -354,7 +354,19 @@ def _routes(command: str) -> set[str]:
         application = create_api(settings, client_factory=None, pool_factory=None)  # type: ignore[arg-type]
     else:
         application = create_codec(KeyRing.generate("k1"), "t", ["https://ui"])
-    return {getattr(route, "path", "") for route in application.routes}
+    return _paths(application.routes)
+
+
+def _paths(routes: list[Any]) -> set[str]:
+    """Every served path; FastAPI keeps an included router (no prefix here) as one entry."""
+    found: set[str] = set()
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            found |= _paths(included.routes)
+        elif getattr(route, "path", None):
+            found.add(route.path)
+    return found
 
 
 @pytest.mark.parametrize("env", _rendered_envs())
