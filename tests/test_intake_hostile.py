@@ -107,13 +107,18 @@ def test_a_huge_row_is_refused_and_the_process_exits_cleanly(
 ) -> None:
     path = tmp_path / "huge-row.csv"
     path.write_bytes(content)
+    # Every caller reads a partner's CSV through the sandbox, as here: in-process, pyarrow's
+    # read-ahead thread could abort the interpreter at exit (SIGABRT); the sandbox's child
+    # leaves without interpreter teardown, so the calling process exits cleanly every time.
     script = (
         "import sys; from pathlib import Path; from intake.file_contract import load_contract; "
         "from intake.validation import validate_file; "
-        "c = load_contract(Path('file_contracts/acme_customers.v1.toml')); "
-        "print(validate_file(c, sys.argv[1]).file_problems[0].rule)"
+        "from readers.sandbox import SandboxLimits, run_sandboxed; "
+        "c = load_contract(Path('file_contracts/acme_customers.v1.toml')); p = Path(sys.argv[1]); "
+        "limits = SandboxLimits(base_seconds=120, seconds_per_mb=0, memory_bytes=1 << 30); "
+        "s = run_sandboxed(validate_file, c, p, size=p.stat().st_size, limits=limits); "
+        "print(s.file_problems[0].rule)"
     )
-    # Both aborted at exit (SIGABRT) at times: a pyarrow reader thread was left running.
     for _ in range(4):
         done = subprocess.run(
             [sys.executable, "-c", script, str(path)],
