@@ -104,7 +104,9 @@ class Keyring:
         self._passphrase = passphrase
         self.max_output = max_output
         self._gpg: Any = gnupg.GPG(gnupghome=str(self.gnupghome), gpgbinary=gpgbinary)
-        self._gpg.encoding = "utf-8"
+        # gpg writes whatever bytes a hostile file makes it print to stderr; python-gnupg reads
+        # stderr with this codec in a thread, and a strict UTF-8 decode there kills the thread.
+        self._gpg.encoding = "latin-1"
 
     def __repr__(self) -> str:
         return f"Keyring({str(self.gnupghome)!r})"
